@@ -1,0 +1,73 @@
+# Build, test and benchmark entry points.  Everything runs from .venv (created on demand).
+#   make book   execute every notebook at full scale and build the HTML book (_build/html)
+#   make test   unit tests + notebooks at small scale (papermill via tests/, nbval-lax)
+#   make bench  run benchmarks/benchmark.py
+#   make clean  remove build outputs, results, caches and vendored JS
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+STAMP   := $(VENV)/.installed
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX_DIR     := _vendor/mathjax
+MATHJAX_JS      := $(MATHJAX_DIR)/tex-svg.js
+
+.PHONY: help install vendor book test bench clean
+
+help:
+	@echo "make book   - set up .venv, execute all notebooks (ADLIB_SCALE=full), build _build/html"
+	@echo "make test   - unit tests + notebooks at ADLIB_SCALE=small (pytest, nbval-lax)"
+	@echo "make bench  - run benchmarks/benchmark.py"
+	@echo "make clean  - remove _build, results, .adlib_cache, _vendor"
+
+install: $(STAMP)
+
+# Re-install when pyproject.toml changes (the install is editable: adlib/ edits need none).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+# MathJax for offline math.  tex-svg.js is a combined component (TeX input, SVG output
+# with its fonts built in); TeX extensions not in it (\color, \cancel, mhchem, ...) are
+# autoloaded from input/tex/extensions/ next to it, so ship those too.
+vendor: $(MATHJAX_JS)
+
+$(MATHJAX_JS):
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  ( cd "$$tmp" && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null ); \
+	  tar -xzf "$$tmp"/mathjax-$(MATHJAX_VERSION).tgz -C "$$tmp" \
+	      package/es5/tex-svg.js package/es5/input/tex/extensions; \
+	  rm -rf $(MATHJAX_DIR); mkdir -p $(MATHJAX_DIR)/input/tex; \
+	  mv "$$tmp"/package/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/; \
+	  mv "$$tmp"/package/es5/tex-svg.js $(MATHJAX_JS); \
+	  touch $(MATHJAX_JS)
+
+book: $(STAMP) $(MATHJAX_JS)
+	@start=$$(date +%s); rc=0; \
+	  ADLIB_SCALE=full $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
+	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \
+	  exit $$rc
+
+# Both suites always run; the target fails if either fails.  pytest exits 5 when it
+# collected no test: that counts as a failure here.
+test: $(STAMP)
+	@results=$$(mktemp -d); cache=$$(mktemp -d); \
+	  trap 'rm -rf "$$results" "$$cache"' EXIT; \
+	  export ADLIB_SCALE=small ADLIB_RESULTS_DIR="$$results" ADLIB_CACHE_DIR="$$cache"; \
+	  rc1=0; $(VENV)/bin/pytest tests/ || rc1=$$?; \
+	  rc2=0; $(VENV)/bin/pytest --nbval-lax notebooks/ || rc2=$$?; \
+	  echo "make test: pytest tests/ exited $$rc1, pytest --nbval-lax notebooks/ exited $$rc2"; \
+	  if [ $$rc1 -eq 5 ] || [ $$rc2 -eq 5 ]; then echo "make test: exit 5 = no tests collected"; fi; \
+	  [ $$rc1 -eq 0 ] && [ $$rc2 -eq 0 ]
+
+bench: $(STAMP)
+	$(PY) benchmarks/benchmark.py
+
+clean:
+	rm -rf _build results .adlib_cache _vendor

@@ -1,0 +1,72 @@
+"""Config hashing, the artefact cache folder, and atomic file writes.
+
+Expensive artefacts (datasets, checkpoints) are stored under a folder named by a hash of
+the config that produced them, so a second build finds and reuses them, and a changed
+config can never silently load a stale file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Root of the artefact cache: ``$ADLIB_CACHE_DIR`` or ``<repo>/.adlib_cache``."""
+    root = Path(os.environ.get("ADLIB_CACHE_DIR", REPO_ROOT / ".adlib_cache"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Turn dataclasses, tuples and numpy scalars into plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return obj.item()
+    return obj
+
+
+def config_hash(*parts: Any) -> str:
+    """A short stable hash of one or more configs (dataclasses, dicts, scalars)."""
+    blob = json.dumps(to_jsonable(list(parts)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    A crash or exception mid-write leaves no half-written file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+    return path

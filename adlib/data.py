@@ -1,0 +1,245 @@
+"""Learning-history datasets: record, store, load, and cut into training windows.
+
+A dataset is three compact arrays, ``[n_histories, n_steps]`` each: the observation at
+which every action was taken, the action, and the reward it earned. One row is one whole
+learning history of the source algorithm on one task. Training windows are cut from a
+single row, so they never cross the boundary between two histories.
+
+Files are ``.npz`` archives holding the arrays and a JSON metadata record (including the
+config that produced the data and its hash); they are written atomically, and loading
+checks shapes, value ranges and, when asked, that the file was made by the expected config.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
+from .envs import sample_bernoulli_bandits, sample_gaussian_bandits
+from .evaluation import rollout
+from .sources import UCB1, BestArmOracle, EpsilonGreedy, OptimisticGreedy, RandomPolicy, ThompsonSampling
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LearningHistories:
+    """A batch of learning histories of equal length."""
+
+    observations: np.ndarray
+    """``[n_histories, n_steps]`` observation at which each action was taken."""
+    actions: np.ndarray
+    """``[n_histories, n_steps]`` action taken by the source algorithm."""
+    rewards: np.ndarray
+    """``[n_histories, n_steps]`` reward received for that action."""
+    n_actions: int
+    n_observations: int
+    meta: dict = field(default_factory=dict)
+    """Free-form JSON metadata; ``meta["config"]`` is the config that produced the data."""
+
+    def __post_init__(self) -> None:
+        self.observations = np.asarray(self.observations).astype(np.int16 if self.n_observations < 2**15 else np.int64)
+        self.actions = np.asarray(self.actions).astype(np.int16)
+        self.rewards = np.asarray(self.rewards, dtype=np.float32)
+        shapes = {self.observations.shape, self.actions.shape, self.rewards.shape}
+        if len(shapes) != 1 or self.actions.ndim != 2:
+            raise ValueError(
+                "observations, actions and rewards must all be [n_histories, n_steps]; got "
+                f"{self.observations.shape}, {self.actions.shape}, {self.rewards.shape}"
+            )
+        if self.actions.size == 0:
+            raise ValueError("a dataset needs at least one history of at least one step")
+        if self.actions.min() < 0 or self.actions.max() >= self.n_actions:
+            raise ValueError(f"actions must lie in [0, {self.n_actions}), got [{self.actions.min()}, {self.actions.max()}]")
+        if self.observations.min() < 0 or self.observations.max() >= self.n_observations:
+            raise ValueError(f"observations must lie in [0, {self.n_observations})")
+        if not np.all(np.isfinite(self.rewards)):
+            raise ValueError("rewards must be finite")
+
+    @property
+    def n_histories(self) -> int:
+        return self.actions.shape[0]
+
+    @property
+    def n_steps(self) -> int:
+        return self.actions.shape[1]
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash identifying the data (its producing config, or its contents if it has none)."""
+        if "config" in self.meta:
+            return config_hash(self.meta["config"], self.n_histories, self.n_steps)
+        return config_hash(self.actions.tobytes().hex()[:4096], float(self.rewards.sum()), self.actions.shape)
+
+    def select(self, index) -> "LearningHistories":
+        """A subset of the histories (rows)."""
+        meta = dict(self.meta, selection=str(index) if not isinstance(index, np.ndarray) else config_hash(index.tolist()))
+        return LearningHistories(
+            self.observations[index], self.actions[index], self.rewards[index], self.n_actions, self.n_observations, meta
+        )
+
+    def subsample_episodes(self, every: int, episode_len: int) -> "LearningHistories":
+        """Keep every ``every``-th episode of each history (the paper's subsampling ablation)."""
+        if every < 1 or episode_len < 1:
+            raise ValueError("every and episode_len must be >= 1")
+        if self.n_steps % episode_len != 0:
+            raise ValueError(f"history length {self.n_steps} is not a whole number of {episode_len}-step episodes")
+        n_episodes = self.n_steps // episode_len
+        keep = np.arange(0, n_episodes, every)
+        steps = (keep[:, None] * episode_len + np.arange(episode_len)[None, :]).ravel()
+        meta = dict(self.meta, subsample_every=every, episode_len=episode_len)
+        return LearningHistories(
+            self.observations[:, steps], self.actions[:, steps], self.rewards[:, steps], self.n_actions, self.n_observations, meta
+        )
+
+    def sample_windows(self, batch_size: int, window_len: int, rng: np.random.Generator, device="cpu"):
+        """Random training windows, each inside one history.
+
+        Returns tensors ``obs, prev_actions, prev_rewards, targets``, each ``[batch, window]``:
+        the model reads (o_t, a_{t-1}, r_{t-1}) and is trained to output a_t. At a history's
+        first step the previous action is the start index ``n_actions`` and the reward 0.
+        """
+        if window_len > self.n_steps:
+            raise ValueError(f"window_len {window_len} is longer than the histories ({self.n_steps} steps)")
+        rows = rng.integers(0, self.n_histories, size=batch_size)
+        starts = rng.integers(0, self.n_steps - window_len + 1, size=batch_size)
+        cols = starts[:, None] + np.arange(window_len)[None, :]  # [B, W]
+        r = rows[:, None]
+        obs = self.observations[r, cols]
+        targets = self.actions[r, cols]
+        prev_cols = np.maximum(cols - 1, 0)
+        first = cols == 0
+        prev_actions = np.where(first, self.n_actions, self.actions[r, prev_cols])
+        prev_rewards = np.where(first, 0.0, self.rewards[r, prev_cols])
+        as_long = lambda a: torch.as_tensor(a.astype(np.int64), device=device)  # noqa: E731
+        return as_long(obs), as_long(prev_actions), torch.as_tensor(prev_rewards, dtype=torch.float32, device=device), as_long(targets)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the dataset atomically to ``path`` (``.npz``)."""
+        path = Path(path)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "n_actions": self.n_actions,
+            "n_observations": self.n_observations,
+            "config_hash": config_hash(self.meta["config"]) if "config" in self.meta else None,
+            **to_jsonable(self.meta),
+        }
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, observations=self.observations, actions=self.actions, rewards=self.rewards, meta=np.array(json.dumps(meta)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, expected_config=None) -> "LearningHistories":
+        """Load a dataset; if ``expected_config`` is given the file must have been made by it."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"no dataset file at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in ("observations", "actions", "rewards", "meta")}
+        except KeyError as e:
+            raise ValueError(f"dataset file {path} is missing the array {e}") from None
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise ValueError(f"dataset file {path} is corrupted or not an adlib dataset: {e}") from None
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"dataset file {path} has format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        if expected_config is not None:
+            expected = config_hash(to_jsonable(expected_config))
+            if meta.get("config_hash") != expected:
+                raise ValueError(
+                    f"dataset file {path} was made by config hash {meta.get('config_hash')}, "
+                    f"but config hash {expected} was expected: it belongs to another config"
+                )
+        n_actions, n_observations = meta.pop("n_actions"), meta.pop("n_observations")
+        for key in ("format_version", "config_hash"):
+            meta.pop(key, None)
+        return cls(arrays["observations"], arrays["actions"], arrays["rewards"], n_actions, n_observations, meta)
+
+
+@dataclass(frozen=True)
+class BanditDataConfig:
+    """Everything that determines a bandit learning-history dataset, and so its cache key."""
+
+    source: str = "optimistic_greedy"
+    """Source algorithm: optimistic_greedy | epsilon_greedy | ucb1 | thompson | oracle | random."""
+    n_histories: int = 10_000
+    """Number of learning histories, one fresh task each."""
+    n_steps: int = 100
+    """Length of each history (pulls)."""
+    n_arms: int = 10
+    kind: str = "gaussian"
+    """Arm distribution: gaussian (means ~ N(0,1), rewards ~ N(mean,1)) or bernoulli (p ~ U(0,1))."""
+    initial_value: float = 15.0
+    """Optimistic greedy: initial value estimate."""
+    step_size: float | None = 0.1
+    """Optimistic greedy: constant step size (None: sample average)."""
+    epsilon: float = 0.1
+    """Epsilon-greedy: exploration probability."""
+    ucb_c: float = math.sqrt(2)
+    """UCB1: exploration constant."""
+    excluded_best_arms: tuple = ()
+    """Task sampler: arms that are never the best arm."""
+    required_best_arm: int | None = None
+    """Task sampler: an arm that is always the best arm."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_histories < 1 or self.n_steps < 1:
+            raise ValueError("n_histories and n_steps must be >= 1")
+        if self.source not in ("optimistic_greedy", "epsilon_greedy", "ucb1", "thompson", "oracle", "random"):
+            raise ValueError(f"unknown bandit source {self.source!r}")
+
+
+def bandit_source(config: BanditDataConfig, best_arm: np.ndarray | None = None):
+    """The source policy a :class:`BanditDataConfig` names."""
+    n = config.n_arms
+    if config.source == "optimistic_greedy":
+        return OptimisticGreedy(n, initial_value=config.initial_value, step_size=config.step_size)
+    if config.source == "epsilon_greedy":
+        return EpsilonGreedy(n, epsilon=config.epsilon)
+    if config.source == "ucb1":
+        return UCB1(n, c=config.ucb_c)
+    if config.source == "thompson":
+        return ThompsonSampling(n, kind=config.kind)
+    if config.source == "oracle":
+        return BestArmOracle(best_arm, n)
+    return RandomPolicy(n)
+
+
+def sample_bandit_tasks(config: BanditDataConfig, n_tasks: int, rng: np.random.Generator):
+    """Tasks from the distribution a :class:`BanditDataConfig` describes."""
+    sampler = sample_gaussian_bandits if config.kind == "gaussian" else sample_bernoulli_bandits
+    return sampler(
+        n_tasks, config.n_arms, rng, excluded_best_arms=config.excluded_best_arms, required_best_arm=config.required_best_arm
+    )
+
+
+def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
+    """Run the source on ``n_histories`` fresh tasks and record every step."""
+    rng = np.random.default_rng(config.seed)
+    tasks = sample_bandit_tasks(config, config.n_histories, rng)
+    env = tasks.env(config.n_steps, seed=int(rng.integers(2**31)))
+    source = bandit_source(config, best_arm=tasks.best_arm)
+    traj = rollout(env, source, config.n_steps, seed=int(rng.integers(2**31)))
+    return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, {"config": to_jsonable(config)})
+
+
+def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:
+    """The dataset for ``config``, from the artefact cache when it was made before."""
+    path = cache_dir() / "datasets" / f"bandit-{config_hash(config)}.npz"
+    if use_cache and path.exists():
+        return LearningHistories.load(path, expected_config=config)
+    histories = generate_bandit_histories(config)
+    if use_cache:
+        histories.save(path)
+    return histories

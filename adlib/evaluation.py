@@ -1,0 +1,197 @@
+"""Batched rollouts of any policy, the in-context AD policy, and bandit metrics.
+
+:func:`rollout` runs one policy in a batch of environments and records everything; the
+same function records source learning histories (in :mod:`adlib.data`) and evaluates AD,
+so the two cannot drift apart. Give two policies environments built from the same tasks
+and seed and they share common random numbers (see :mod:`adlib.envs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .model import ADTransformer
+
+
+@dataclass
+class Trajectories:
+    """What happened in a batch of rollouts, each array ``[n_envs, n_steps]``."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+
+
+def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> Trajectories:
+    """Run ``policy`` for ``n_steps`` in every environment of ``env``.
+
+    Environments are processed in chunks of ``chunk_size`` (all at once by default) to bound
+    memory, e.g. the KV cache of an AD policy. The policy's random stream is seeded from
+    ``(seed, chunk index)``.
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    n = env.n_envs
+    chunk_size = n if chunk_size is None else chunk_size
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    obs_out = np.zeros((n, n_steps), dtype=np.int64)
+    act_out = np.zeros((n, n_steps), dtype=np.int64)
+    rew_out = np.zeros((n, n_steps), dtype=np.float32)
+    n_chunks = -(-n // chunk_size)
+    bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not progress, desc=getattr(policy, "name", "rollout"))
+    for c in range(n_chunks):
+        part = slice(c * chunk_size, min(n, (c + 1) * chunk_size))
+        sub = env.subset(part) if n_chunks > 1 else env
+        policy.reset(sub.n_envs, np.random.default_rng([seed, c]))
+        obs = sub.reset()
+        for t in range(n_steps):
+            actions = policy.act(obs)
+            next_obs, rewards = sub.step(actions)
+            policy.observe(actions, rewards)
+            obs_out[part, t], act_out[part, t], rew_out[part, t] = obs, actions, rewards
+            obs = next_obs
+        bar.update(sub.n_envs * n_steps)
+    bar.close()
+    return Trajectories(obs_out, act_out, rew_out)
+
+
+class InContextPolicy:
+    """A frozen AD model acting in a batch of environments, learning only through its context.
+
+    Args:
+        model: a trained :class:`ADTransformer` (put in eval mode here).
+        greedy: take the most likely action (True) or sample from the model's distribution (False).
+        use_kv_cache: incremental inference (one token per step). Without it every step
+            re-runs the model over the whole history so far: same actions, O(T) times slower;
+            kept for the equivalence test and the benchmark.
+    """
+
+    def __init__(self, model: ADTransformer, greedy: bool = False, use_kv_cache: bool = True, name: str = "AD"):
+        self.model = model.eval()
+        self.greedy = greedy
+        self.use_kv_cache = use_kv_cache
+        self.name = name
+        self.n_actions = model.config.n_actions
+        self.device = next(model.parameters()).device
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.prev_actions = torch.full((n_envs,), self.model.start_action, dtype=torch.long, device=self.device)
+        self.prev_rewards = torch.zeros(n_envs, device=self.device)
+        self.cache = self.model.new_cache(n_envs) if self.use_kv_cache else None
+        self.history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.last_probs: np.ndarray | None = None
+
+    @torch.inference_mode()
+    def action_probs(self, obs: np.ndarray) -> np.ndarray:
+        """The model's distribution over the next action, ``[n_envs, n_actions]``; advances the context."""
+        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.long, device=self.device)
+        if self.use_kv_cache:
+            logits = self.model.step(self.cache, obs_t, self.prev_actions, self.prev_rewards)
+        else:
+            self.history.append((obs_t, self.prev_actions, self.prev_rewards))
+            o, a, r = (torch.stack(x, dim=1) for x in zip(*self.history))
+            logits = self.model(o, a, r)[:, -1]
+        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        probs = self.action_probs(obs)
+        self.last_probs = probs
+        if self.greedy:
+            return probs.argmax(axis=1)
+        # Inverse-CDF sampling from our own NumPy stream keeps runs reproducible.
+        u = self.rng.random((len(probs), 1))
+        return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), self.n_actions - 1)
+
+    def observe(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+        self.prev_actions = torch.as_tensor(np.asarray(actions), dtype=torch.long, device=self.device)
+        self.prev_rewards = torch.as_tensor(np.asarray(rewards), dtype=torch.float32, device=self.device)
+
+
+@dataclass
+class BanditMetrics:
+    """Per-step bandit metrics, each ``[n_runs, n_steps]``."""
+
+    best_arm: np.ndarray
+    """True where the chosen arm was the task's best arm."""
+    regret: np.ndarray
+    """Best arm's mean minus the chosen arm's mean (expected, not sampled, regret)."""
+
+    @property
+    def pct_best_arm(self) -> np.ndarray:
+        """``[n_steps]`` percentage of runs choosing the best arm at each step."""
+        return 100.0 * self.best_arm.mean(axis=0)
+
+    @property
+    def cumulative_regret(self) -> np.ndarray:
+        """``[n_steps]`` mean cumulative regret after each step."""
+        return self.regret.cumsum(axis=1).mean(axis=0)
+
+
+def bandit_metrics(tasks, trajectories: Trajectories) -> BanditMetrics:
+    actions = trajectories.actions
+    if actions.shape[0] != tasks.n_tasks:
+        raise ValueError(f"{actions.shape[0]} rollouts for {tasks.n_tasks} tasks")
+    return BanditMetrics(best_arm=actions == tasks.best_arm[:, None], regret=tasks.regret(actions))
+
+
+def evaluate_bandit_policy(policy, tasks, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> BanditMetrics:
+    """Roll ``policy`` out on ``tasks`` with the reward tape of ``seed`` and score it."""
+    traj = rollout(tasks.env(n_steps, seed=seed), policy, n_steps, seed=seed, chunk_size=chunk_size, progress=progress)
+    return bandit_metrics(tasks, traj)
+
+
+@dataclass
+class GroupedBanditMetrics:
+    """Bandit metrics for one method over several groups of tasks (one group per seed)."""
+
+    groups: list
+    """One :class:`BanditMetrics` per group."""
+    n_runs: int
+    """Total number of rollouts over all groups."""
+
+    @property
+    def pct_best_arm(self) -> np.ndarray:
+        """``[n_groups, n_steps]`` % of runs choosing the best arm, per group."""
+        return np.stack([g.pct_best_arm for g in self.groups])
+
+    @property
+    def cumulative_regret(self) -> np.ndarray:
+        """``[n_groups, n_steps]`` mean cumulative regret, per group."""
+        return np.stack([g.cumulative_regret for g in self.groups])
+
+    def summary(self, steps=(11, 100)) -> dict:
+        """Mean and standard deviation over groups of % best arm at ``steps`` (1-based) and regret."""
+        out = {"n_runs": self.n_runs, "n_groups": len(self.groups)}
+        pct, regret = self.pct_best_arm, self.cumulative_regret
+        std = (lambda a: float(a.std(ddof=1))) if len(self.groups) > 1 else (lambda a: 0.0)
+        for s in steps:
+            if s <= pct.shape[1]:
+                out[f"pct_best_arm_step_{s}"] = {"mean": float(pct[:, s - 1].mean()), "std": std(pct[:, s - 1])}
+                out[f"regret_step_{s}"] = {"mean": float(regret[:, s - 1].mean()), "std": std(regret[:, s - 1])}
+        return out
+
+
+def evaluate_bandit_groups(
+    policy_for_group, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False
+) -> GroupedBanditMetrics:
+    """Evaluate a method on ``tasks`` split into ``n_groups`` equal groups.
+
+    ``policy_for_group(g)`` returns the policy for group g: the same baseline for every
+    group, or the AD model of training seed g, so the spread over groups covers training
+    seeds. The reward tape comes from ``seed`` over all tasks, so every method evaluated with
+    the same tasks and seed faces the same rewards (common random numbers).
+    """
+    if not 1 <= n_groups <= tasks.n_tasks:
+        raise ValueError(f"n_groups must be in [1, {tasks.n_tasks}], got {n_groups}")
+    env = tasks.env(n_steps, seed=seed)
+    groups = []
+    for g, index in enumerate(np.array_split(np.arange(tasks.n_tasks), n_groups)):
+        traj = rollout(env.subset(index), policy_for_group(g), n_steps, seed=seed + g, chunk_size=chunk_size, progress=progress)
+        groups.append(bandit_metrics(tasks[index], traj))
+    return GroupedBanditMetrics(groups, tasks.n_tasks)

@@ -1,0 +1,83 @@
+"""The book's plotting style: one colour per method, mean with a spread band.
+
+Every curve is given as ``[n_groups, n_steps]``: one row per seed (training seed for AD,
+evaluation group for the baselines). The line is the mean over rows, the band +/- one
+standard deviation over rows (the paper's convention), omitted when there is one row.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+METHOD_COLORS = {
+    "AD": "#1f77b4",
+    "AD (early)": "#9ecae1",
+    "AD (late)": "#1f77b4",
+    "AD greedy": "#6baed6",
+    "AD (Thompson data)": "#08519c",
+    "ED": "#ff7f0e",
+    "optimistic greedy": "#d62728",
+    "source": "#d62728",
+    "UCB1": "#2ca02c",
+    "Thompson sampling": "#9467bd",
+    "epsilon-greedy": "#8c564b",
+    "random": "#7f7f7f",
+    "oracle": "#000000",
+}
+
+
+def set_book_style() -> None:
+    """Seaborn's white grid, a readable size, and no top/right spines."""
+    sns.set_theme(style="whitegrid", context="notebook", rc={"axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100})
+
+
+def color_for(method: str) -> str:
+    """The fixed colour of a method (grey-blue for unknown names)."""
+    return METHOD_COLORS.get(method, "#17becf")
+
+
+def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, color: str | None = None, **kwargs):
+    """Plot the mean of ``curves [n_groups, n_steps]`` with a +/- 1 std band over groups."""
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    x = np.arange(1, curves.shape[1] + 1) if x is None else x
+    color = color or color_for(label)
+    mean = curves.mean(axis=0)
+    line = ax.plot(x, mean, label=label, color=color, **kwargs)
+    if curves.shape[0] > 1:
+        std = curves.std(axis=0, ddof=1)
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    return line
+
+
+def curves_figure(curves_by_method: dict, ylabel: str, title: str = "", xlabel: str = "step", ax=None, vline: float | None = None):
+    """One axes with a curve per method; ``vline`` marks e.g. the training horizon."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    for method, curves in curves_by_method.items():
+        plot_curve(ax, curves, method)
+    if vline is not None:
+        ax.axvline(vline, color="k", linestyle=":", linewidth=1)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average along the last axis (for noisy loss curves)."""
+    values = np.asarray(values, dtype=float)
+    window = max(1, min(window, values.shape[-1]))
+    kernel = np.ones(window) / window
+    return np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), -1, values)
+
+
+def plot_arm_choices(ax, actions: np.ndarray, best_arm: np.ndarray, n_arms: int, title: str = ""):
+    """Picture of which arm each run pulled at each step; the best arm is outlined in black."""
+    actions = np.asarray(actions)
+    ax.imshow(actions, aspect="auto", cmap="tab10", vmin=-0.5, vmax=9.5 if n_arms <= 10 else n_arms - 0.5, interpolation="nearest")
+    rows, cols = np.nonzero(actions == np.asarray(best_arm)[:, None])
+    ax.scatter(cols, rows, marker="s", s=12, facecolors="none", edgecolors="k", linewidths=0.6)
+    ax.set(xlabel="step", ylabel="run", title=title, yticks=range(len(actions)))
+    ax.grid(False)
+    return ax

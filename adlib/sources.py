@@ -1,0 +1,175 @@
+"""Batched source algorithms (and baseline policies) for bandits.
+
+Every policy here, and the in-context AD policy in :mod:`adlib.evaluation`, follows one
+protocol, so the same code records learning histories and evaluates any method::
+
+    policy.reset(n_envs, rng)           # start a fresh learner in every environment
+    actions = policy.act(obs)           # obs [n_envs] -> actions [n_envs]
+    policy.observe(actions, rewards)    # learn from the step's outcome
+
+All state is arrays over environments: one call acts in thousands of bandits at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def argmax_random_ties(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row-wise argmax of ``values [n, k]`` breaking ties uniformly at random."""
+    is_max = values == values.max(axis=1, keepdims=True)
+    return np.argmax(is_max * rng.random(values.shape), axis=1)
+
+
+def _check_n_arms(n_arms: int) -> int:
+    if not isinstance(n_arms, (int, np.integer)) or n_arms < 2:
+        raise ValueError(f"a bandit algorithm needs at least 2 arms, got {n_arms!r}")
+    return int(n_arms)
+
+
+class BanditPolicy:
+    """Shared bookkeeping: per-arm pull counts and reward sums, and the step counter."""
+
+    name = "policy"
+
+    def __init__(self, n_arms: int):
+        self.n_actions = _check_n_arms(n_arms)
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.counts = np.zeros((n_envs, self.n_actions))
+        self.sums = np.zeros((n_envs, self.n_actions))
+        self.t = 0
+
+    def observe(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+        rows = np.arange(len(actions))
+        self.counts[rows, actions] += 1
+        self.sums[rows, actions] += rewards
+        self.t += 1
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RandomPolicy(BanditPolicy):
+    """Uniformly random actions: the floor every method should beat."""
+
+    name = "random"
+
+    def act(self, obs):
+        return self.rng.integers(0, self.n_actions, size=len(obs))
+
+
+class BestArmOracle(BanditPolicy):
+    """Always pulls the best arm (it is told the answer): the ceiling, and the 'expert'."""
+
+    name = "oracle"
+
+    def __init__(self, best_arm: np.ndarray, n_arms: int):
+        super().__init__(n_arms)
+        self.best_arm = np.asarray(best_arm, dtype=np.int64)
+
+    def reset(self, n_envs, rng):
+        if n_envs != len(self.best_arm):
+            raise ValueError(f"oracle knows the best arm of {len(self.best_arm)} tasks, asked to act in {n_envs}")
+        super().reset(n_envs, rng)
+
+    def act(self, obs):
+        return self.best_arm.copy()
+
+
+class OptimisticGreedy(BanditPolicy):
+    """Greedy on value estimates that start optimistically high (Sutton & Barto 2.6).
+
+    ``Q <- Q + step_size * (r - Q)`` with a constant step size, or the sample average when
+    ``step_size`` is None. 1a3orn's source: ``initial_value=15``; a constant ``step_size=0.1``
+    reproduces his curve (the spike at step 11, then a slow decline towards uniform).
+    """
+
+    name = "optimistic greedy"
+
+    def __init__(self, n_arms: int, initial_value: float = 15.0, step_size: float | None = 0.1):
+        super().__init__(n_arms)
+        if step_size is not None and not 0 < step_size <= 1:
+            raise ValueError(f"step_size must be in (0, 1] (or None for sample averages), got {step_size}")
+        if not math.isfinite(initial_value):
+            raise ValueError(f"initial_value must be finite, got {initial_value}")
+        self.initial_value = float(initial_value)
+        self.step_size = step_size
+
+    def reset(self, n_envs, rng):
+        super().reset(n_envs, rng)
+        self.q = np.full((n_envs, self.n_actions), self.initial_value)
+
+    def act(self, obs):
+        return argmax_random_ties(self.q, self.rng)
+
+    def observe(self, actions, rewards):
+        super().observe(actions, rewards)
+        rows = np.arange(len(actions))
+        alpha = self.step_size if self.step_size is not None else 1.0 / self.counts[rows, actions]
+        self.q[rows, actions] += alpha * (rewards - self.q[rows, actions])
+
+
+class EpsilonGreedy(BanditPolicy):
+    """Sample-average estimates; a random arm with probability ``epsilon``, else the greedy arm."""
+
+    name = "epsilon-greedy"
+
+    def __init__(self, n_arms: int, epsilon: float = 0.1):
+        super().__init__(n_arms)
+        if not 0 <= epsilon <= 1:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def act(self, obs):
+        means = np.divide(self.sums, self.counts, out=np.zeros_like(self.sums), where=self.counts > 0)
+        greedy = argmax_random_ties(means, self.rng)
+        explore = self.rng.random(len(obs)) < self.epsilon
+        return np.where(explore, self.rng.integers(0, self.n_actions, size=len(obs)), greedy)
+
+
+class UCB1(BanditPolicy):
+    """UCB1 (Auer et al. 2002): pull each arm once, then argmax of mean + c * sqrt(ln t / n)."""
+
+    name = "UCB1"
+
+    def __init__(self, n_arms: int, c: float = math.sqrt(2)):
+        super().__init__(n_arms)
+        if not c >= 0:
+            raise ValueError(f"exploration constant c must be >= 0, got {c}")
+        self.c = float(c)
+
+    def act(self, obs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = self.sums / self.counts
+            bonus = self.c * np.sqrt(math.log(max(self.t, 1)) / self.counts)
+        scores = np.where(self.counts > 0, means + bonus, np.inf)  # untried arms first
+        return argmax_random_ties(scores, self.rng)
+
+
+class ThompsonSampling(BanditPolicy):
+    """Thompson sampling with the conjugate prior of the bandit kind.
+
+    Gaussian arms (known reward variance 1, prior N(0, 1) on each mean): the posterior of an
+    arm pulled n times with reward sum s is N(s / (n + 1), 1 / (n + 1)).
+    Bernoulli arms: Beta(1 + successes, 1 + failures).
+    """
+
+    name = "Thompson sampling"
+
+    def __init__(self, n_arms: int, kind: str = "gaussian"):
+        super().__init__(n_arms)
+        if kind not in ("gaussian", "bernoulli"):
+            raise ValueError(f"kind must be 'gaussian' or 'bernoulli', got {kind!r}")
+        self.kind = kind
+
+    def act(self, obs):
+        if self.kind == "gaussian":
+            precision = self.counts + 1.0
+            samples = self.sums / precision + self.rng.standard_normal(self.counts.shape) / np.sqrt(precision)
+        else:
+            samples = self.rng.beta(1.0 + self.sums, 1.0 + self.counts - self.sums)
+        return samples.argmax(axis=1)
