@@ -1,0 +1,143 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from adlib.envs import sample_gaussian_bandits
+from adlib.evaluation import InContextPolicy, rollout
+from adlib.model import ADConfig, ADTransformer
+
+SMALL = ADConfig(n_actions=5, n_observations=3, context_len=8, d_model=16, n_layers=3, n_heads=2, d_ff=24, dropout=0.0, attn_dropout=0.0)
+
+
+def random_inputs(config, B, T, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randint(0, config.n_observations, (B, T), generator=g)
+    prev_a = torch.randint(0, config.n_actions + 1, (B, T), generator=g)
+    prev_r = torch.randn(B, T, generator=g)
+    return obs, prev_a, prev_r
+
+
+def test_config_builds_the_architecture_it_says():
+    c = ADConfig(n_actions=7, n_observations=4, context_len=12, d_model=48, n_layers=3, n_heads=6, d_ff=80)
+    m = ADTransformer(c)
+    assert len(m.blocks) == 3
+    assert m.obs_embedding.weight.shape == (4, 48)
+    assert m.action_embedding.weight.shape == (8, 48)  # + start token
+    assert m.head.weight.shape == (7, 48)
+    for block in m.blocks:
+        assert block.attn.qkv.weight.shape == (3 * 48, 48)
+        assert block.mlp[0].weight.shape == (80, 48)
+        assert block.attn.config.n_heads == 6
+    cache = m.new_cache(batch_size=5)
+    assert cache.k.shape == (3, 5, 6, 12, 8)  # layers, batch, heads, context, head width
+    obs, a, r = random_inputs(c, 2, 20)
+    assert m(obs, a, r).shape == (2, 20, 7)
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(ADConfig) if f.name not in ("n_actions",)])
+def test_every_config_field_changes_the_model(field):
+    """A flag that silently does not reach the model is a known failure of public AD code."""
+    changed = {
+        "n_observations": 4, "context_len": 5, "d_model": 24, "n_layers": 2, "n_heads": 4, "d_ff": 40,
+        "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0,
+    }[field]
+    base = dataclasses.replace(SMALL, dropout=0.0, attn_dropout=0.0)
+    other = dataclasses.replace(base, **{field: changed})
+    obs, a, r = random_inputs(base, 2, 16)
+    torch.manual_seed(0)
+    m1 = ADTransformer(base)
+    torch.manual_seed(0)
+    m2 = ADTransformer(other)
+    shapes1 = [p.shape for p in m1.parameters()]
+    shapes2 = [p.shape for p in m2.parameters()]
+    if shapes1 != shapes2:
+        return
+    if field in ("dropout", "attn_dropout"):
+        m1.train(), m2.train()
+    torch.manual_seed(1)
+    y1 = m1(obs, a, r)
+    torch.manual_seed(1)
+    y2 = m2(obs, a, r)
+    assert not torch.allclose(y1, y2), f"changing {field} changed nothing"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(d_model=30, n_heads=4), "divisible by n_heads"),
+        (dict(d_model=12, n_heads=4), "even"),
+        (dict(n_actions=1), "n_actions"),
+        (dict(n_layers=0), "n_layers"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(context_len=2.5), "context_len"),
+        (dict(rope_base=1.0), "rope_base"),
+    ],
+)
+def test_invalid_configs_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(SMALL, **kwargs)
+
+
+def test_causal_future_does_not_change_past():
+    m = ADTransformer(SMALL).eval()
+    obs, a, r = random_inputs(SMALL, 2, 20)
+    y = m(obs, a, r)
+    r2 = r.clone()
+    r2[:, 15:] += 10
+    y2 = m(obs, a, r2)
+    torch.testing.assert_close(y[:, :15], y2[:, :15])
+    assert not torch.allclose(y[:, 15:], y2[:, 15:])
+
+
+def test_sliding_window_limits_what_a_position_sees():
+    c = dataclasses.replace(SMALL, n_layers=1)
+    m = ADTransformer(c).eval()
+    obs, a, r = random_inputs(c, 1, 20)
+    y = m(obs, a, r)
+    r2 = r.clone()
+    r2[:, 2] += 10  # with one layer, step 2 is outside the window of steps >= 2 + context_len
+    y2 = m(obs, a, r2)
+    torch.testing.assert_close(y[:, 2 + c.context_len:], y2[:, 2 + c.context_len:])
+    assert not torch.allclose(y[:, 2:2 + c.context_len], y2[:, 2:2 + c.context_len])
+
+
+def test_kv_cache_equals_full_rerun_including_when_window_slides():
+    m = ADTransformer(SMALL).eval()
+    T = 3 * SMALL.context_len + 5  # the window slides many times
+    obs, a, r = random_inputs(SMALL, 4, T)
+    with torch.no_grad():
+        full = torch.softmax(m(obs, a, r), -1)
+        cache = m.new_cache(4)
+        cached = torch.stack([torch.softmax(m.step(cache, obs[:, t], a[:, t], r[:, t]), -1) for t in range(T)], 1)
+    torch.testing.assert_close(cached, full, atol=1e-6, rtol=1e-5)
+    assert torch.equal(cached.argmax(-1), full.argmax(-1))
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_cached_and_uncached_rollouts_take_identical_actions(greedy):
+    c = ADConfig(n_actions=4, context_len=6, d_model=16, n_layers=2, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0)
+    m = ADTransformer(c)
+    tasks = sample_gaussian_bandits(16, 4, np.random.default_rng(0))
+    env = tasks.env(20, seed=3)
+    fast = rollout(env, InContextPolicy(m, greedy=greedy, use_kv_cache=True), 20, seed=9)
+    slow = rollout(env, InContextPolicy(m, greedy=greedy, use_kv_cache=False), 20, seed=9)
+    np.testing.assert_array_equal(fast.actions, slow.actions)
+    np.testing.assert_array_equal(fast.rewards, slow.rewards)
+
+
+def test_bad_input_shapes_and_values_raise():
+    m = ADTransformer(SMALL)
+    obs, a, r = random_inputs(SMALL, 2, 5)
+    with pytest.raises(ValueError, match="share one shape"):
+        m(obs, a[:, :4], r)
+    with pytest.raises(ValueError, match="batch, time"):
+        m(obs[0], a[0], r[0])
+    with pytest.raises(ValueError, match="observations must lie"):
+        m(obs + SMALL.n_observations, a, r)
+    with pytest.raises(ValueError, match="previous actions"):
+        m(obs, a + 10, r)
+    cache = m.new_cache(3)
+    with pytest.raises(ValueError, match="one per cached rollout"):
+        m.step(cache, obs[:, 0], a[:, 0], r[:, 0])
