@@ -16,6 +16,10 @@ STAMP   := $(VENV)/.installed
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR     := _vendor/mathjax
 MATHJAX_JS      := $(MATHJAX_DIR)/tex-svg.js
+# ipywidgets (e.g. the notebooks' progress bars) render offline with a vendored widget
+# manager and RequireJS instead of myst-nb's CDN defaults (see _config.yml).
+WIDGETS_DIR     := _vendor/widgets
+WIDGETS_JS      := $(WIDGETS_DIR)/embed-amd.js $(WIDGETS_DIR)/require.js
 
 .PHONY: help install vendor book test bench clean
 
@@ -36,7 +40,7 @@ $(STAMP): pyproject.toml
 # MathJax for offline math.  tex-svg.js is a combined component (TeX input, SVG output
 # with its fonts built in); TeX extensions not in it (\color, \cancel, mhchem, ...) are
 # autoloaded from input/tex/extensions/ next to it, so ship those too.
-vendor: $(MATHJAX_JS)
+vendor: $(MATHJAX_JS) $(WIDGETS_JS)
 
 $(MATHJAX_JS):
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
@@ -48,7 +52,16 @@ $(MATHJAX_JS):
 	  mv "$$tmp"/package/es5/tex-svg.js $(MATHJAX_JS); \
 	  touch $(MATHJAX_JS)
 
-book: $(STAMP) $(MATHJAX_JS)
+$(WIDGETS_JS):
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  ( cd "$$tmp" && npm pack --silent @jupyter-widgets/html-manager@1.0.6 requirejs@2.3.4 >/dev/null ); \
+	  mkdir -p "$$tmp"/widgets "$$tmp"/require $(WIDGETS_DIR); \
+	  tar -xzf "$$tmp"/jupyter-widgets-html-manager-1.0.6.tgz -C "$$tmp"/widgets package/dist/embed-amd.js; \
+	  tar -xzf "$$tmp"/requirejs-2.3.4.tgz -C "$$tmp"/require package/require.js; \
+	  mv "$$tmp"/widgets/package/dist/embed-amd.js "$$tmp"/require/package/require.js $(WIDGETS_DIR)/; \
+	  touch $(WIDGETS_JS)
+
+book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); rc=0; \
 	  ADLIB_SCALE=full $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
 	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \

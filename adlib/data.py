@@ -27,7 +27,7 @@ from .envs import sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
 from .sources import UCB1, BestArmOracle, EpsilonGreedy, OptimisticGreedy, RandomPolicy, ThompsonSampling
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
 
 
 @dataclass
@@ -82,6 +82,8 @@ class LearningHistories:
     def select(self, index) -> "LearningHistories":
         """A subset of the histories (rows)."""
         meta = dict(self.meta, selection=str(index) if not isinstance(index, np.ndarray) else config_hash(index.tolist()))
+        if "best_arm" in meta:  # per-history metadata follows the rows
+            meta["best_arm"] = np.asarray(meta["best_arm"])[index].tolist()
         return LearningHistories(
             self.observations[index], self.actions[index], self.rewards[index], self.n_actions, self.n_observations, meta
         )
@@ -231,12 +233,13 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
     env = tasks.env(config.n_steps, seed=int(rng.integers(2**31)))
     source = bandit_source(config, best_arm=tasks.best_arm)
     traj = rollout(env, source, config.n_steps, seed=int(rng.integers(2**31)))
-    return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, {"config": to_jsonable(config)})
+    meta = {"config": to_jsonable(config), "best_arm": tasks.best_arm.tolist()}
+    return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, meta)
 
 
 def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:
     """The dataset for ``config``, from the artefact cache when it was made before."""
-    path = cache_dir() / "datasets" / f"bandit-{config_hash(config)}.npz"
+    path = cache_dir() / "datasets" / f"bandit-v{FORMAT_VERSION}-{config_hash(config)}.npz"
     if use_cache and path.exists():
         return LearningHistories.load(path, expected_config=config)
     histories = generate_bandit_histories(config)

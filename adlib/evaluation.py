@@ -165,16 +165,45 @@ class GroupedBanditMetrics:
         """``[n_groups, n_steps]`` mean cumulative regret, per group."""
         return np.stack([g.cumulative_regret for g in self.groups])
 
+    @staticmethod
+    def _mean_std(per_group: np.ndarray) -> tuple[float, float]:
+        std = float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
+        return float(per_group.mean()), std
+
+    def pct_best_arm_at(self, step: int) -> tuple[float, float]:
+        """% best arm at ``step`` (1-based): (mean, std) over groups."""
+        return self._mean_std(self.pct_best_arm[:, step - 1])
+
+    def mean_pct_best_arm(self, first: int, last: int) -> tuple[float, float]:
+        """% best arm averaged over steps ``first..last`` (1-based, inclusive): (mean, std) over groups."""
+        return self._mean_std(self.pct_best_arm[:, first - 1:last].mean(axis=1))
+
+    def regret_at(self, step: int) -> tuple[float, float]:
+        """Cumulative regret after ``step`` steps: (mean, std) over groups."""
+        return self._mean_std(self.cumulative_regret[:, step - 1])
+
     def summary(self, steps=(11, 100)) -> dict:
         """Mean and standard deviation over groups of % best arm at ``steps`` (1-based) and regret."""
         out = {"n_runs": self.n_runs, "n_groups": len(self.groups)}
-        pct, regret = self.pct_best_arm, self.cumulative_regret
-        std = (lambda a: float(a.std(ddof=1))) if len(self.groups) > 1 else (lambda a: 0.0)
         for s in steps:
-            if s <= pct.shape[1]:
-                out[f"pct_best_arm_step_{s}"] = {"mean": float(pct[:, s - 1].mean()), "std": std(pct[:, s - 1])}
-                out[f"regret_step_{s}"] = {"mean": float(regret[:, s - 1].mean()), "std": std(regret[:, s - 1])}
+            if s <= self.pct_best_arm.shape[1]:
+                out[f"pct_best_arm_step_{s}"] = dict(zip(("mean", "std"), self.pct_best_arm_at(s)))
+                out[f"regret_step_{s}"] = dict(zip(("mean", "std"), self.regret_at(s)))
         return out
+
+
+def compare(a: tuple[float, float], b: tuple[float, float], min_margin: float = 1.0) -> str:
+    """'above', 'below' or 'level with': is estimate ``a = (mean, std)`` clearly different from ``b``?
+
+    Clearly means a gap larger than two of ``a``'s standard deviations over seeds, and at
+    least ``min_margin`` (so three nearly identical seeds cannot make a 0.1-point gap count).
+    """
+    margin = max(2 * a[1], min_margin)
+    if a[0] > b[0] + margin:
+        return "above"
+    if a[0] < b[0] - margin:
+        return "below"
+    return "level with"
 
 
 def evaluate_bandit_groups(

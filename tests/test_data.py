@@ -131,3 +131,10 @@ def test_invalid_data_config_raises():
         BanditDataConfig(source="ppo")
     with pytest.raises(ValueError, match=">= 1"):
         BanditDataConfig(n_histories=0)
+
+
+def test_bandit_histories_record_best_arm_and_select_keeps_it():
+    h = generate_bandit_histories(BanditDataConfig(source="oracle", n_histories=30, n_steps=4))
+    np.testing.assert_array_equal(h.actions[:, 0], h.meta["best_arm"])  # the oracle pulls the best arm
+    s = h.select(np.array([3, 7]))
+    assert s.meta["best_arm"] == [h.meta["best_arm"][3], h.meta["best_arm"][7]]

@@ -68,3 +68,18 @@ def test_metrics_shape_mismatch_raises(rng):
         bandit_metrics(tasks[:4], traj)
     with pytest.raises(ValueError, match="n_steps"):
         rollout(tasks.env(3, seed=0), RandomPolicy(10), 0, seed=0)
+
+
+def test_grouped_accessors_match_arrays(rng):
+    from adlib.evaluation import compare
+
+    tasks = sample_gaussian_bandits(400, 10, rng)
+    g = evaluate_bandit_groups(lambda i: ThompsonSampling(10), tasks, 4, 30, seed=0)
+    per_group = g.pct_best_arm[:, 9:30].mean(axis=1)
+    assert g.mean_pct_best_arm(10, 30) == pytest.approx((per_group.mean(), per_group.std(ddof=1)))
+    assert g.pct_best_arm_at(30)[0] == pytest.approx(g.pct_best_arm[:, 29].mean())
+    assert g.regret_at(30)[0] == pytest.approx(g.cumulative_regret[:, 29].mean())
+    assert compare((50.0, 1.0), (45.0, 0.0)) == "above"
+    assert compare((50.0, 3.0), (45.0, 0.0)) == "level with"  # gap inside 2 std
+    assert compare((40.0, 0.1), (45.0, 0.0)) == "below"
+    assert compare((45.5, 0.01), (45.0, 0.0)) == "level with"  # below the 1-point floor

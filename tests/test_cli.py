@@ -1,0 +1,24 @@
+import pytest
+
+from adlib.cli import main
+
+
+def test_baselines_command_prints_a_table(capsys):
+    assert main(["baselines", "--n-bandits", "2000", "--steps", "100", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"optimistic greedy", "epsilon-greedy", "UCB1", "Thompson sampling", "random"}
+    thompson_regret = float(rows["Thompson sampling"][-1])
+    random_regret = float(rows["random"][-1])
+    assert 30 < thompson_regret < 46 and 145 < random_regret < 163
+
+
+def test_bad_arguments_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        main(["baselines", "--arms", "1"])
+    assert "--arms must be >= 2" in capsys.readouterr().err
+
+
+def test_run_rejects_missing_notebook(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.ipynb"), "--output-dir", str(tmp_path)]) == 2
+    assert "no such notebook" in capsys.readouterr().err
