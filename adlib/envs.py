@@ -207,3 +207,157 @@ def sample_bernoulli_bandits(
 ) -> BanditTasks:
     """Bernoulli bandits with success probabilities ~ U(0, 1)."""
     return _sample_bandits(rng.random, n_tasks, n_arms, "bernoulli", excluded_best_arms, required_best_arm)
+
+
+# --------------------------------------------------------------------------------------
+# Dark Room (Laskin et al. 2022): a grid the agent cannot see; one task = one goal cell.
+#
+# Conventions follow the public Gymnasium Dark Room used by the follow-up literature:
+# observation = row * size + col; actions 0 no-op, 1 up (row - 1), 2 right (col + 1),
+# 3 down (row + 1), 4 left (col - 1); moves into a wall leave the agent where it is.
+# --------------------------------------------------------------------------------------
+
+DARKROOM_MOVES = np.array([[0, 0], [-1, 0], [0, 1], [1, 0], [0, -1]])  # (d_row, d_col) per action
+
+
+def darkroom_move(positions: np.ndarray, actions: np.ndarray, size: int) -> np.ndarray:
+    """New ``[n, 2]`` (row, col) positions after ``actions``, clipped at the walls."""
+    actions = np.asarray(actions, dtype=np.int64)
+    if actions.min() < 0 or actions.max() >= len(DARKROOM_MOVES):
+        raise ValueError(f"Dark Room actions must lie in [0, 5), got range [{actions.min()}, {actions.max()}]")
+    return np.clip(positions + DARKROOM_MOVES[actions], 0, size - 1)
+
+
+def darkroom_goals(size: int = 9) -> np.ndarray:
+    """All ``size * size`` goal cells as ``[n, 2]`` (row, col), in observation order."""
+    rows, cols = np.divmod(np.arange(size * size), size)
+    return np.stack([rows, cols], axis=1)
+
+
+def darkroom_optimal_return(goals: np.ndarray, size: int = 9, horizon: int = 20, hard: bool = False) -> np.ndarray:
+    """Best possible episode return for each goal (Manhattan distance d from the centre).
+
+    Dark Room: reward on every step spent on the goal after arriving, ``horizon - d + 1``
+    (capped at ``horizon``; a goal at the centre pays every step). Hard: 1 if reachable in time.
+    """
+    centre = size // 2
+    d = np.abs(np.asarray(goals) - centre).sum(axis=1)
+    if hard:
+        return (d <= horizon).astype(float)
+    return np.clip(horizon - d + 1, 0, horizon).astype(float)
+
+
+class DarkRoomEnv:
+    """Batched Dark Room: ``n`` environments, one goal each, stepped together.
+
+    Episodes last ``horizon`` steps and start at the centre; when one ends the environment
+    resets by itself, so a rollout of ``k * horizon`` steps is ``k`` consecutive episodes,
+    which is what a learning history is. ``done`` says which environments just finished an
+    episode. With ``hard=True`` (Dark Room Hard) the reward is given once and the episode
+    ends on reaching the goal.
+    """
+
+    n_actions = 5
+
+    def __init__(self, goals: np.ndarray, size: int = 9, horizon: int = 20, hard: bool = False):
+        if not isinstance(size, (int, np.integer)) or size < 2:
+            raise ValueError(f"Dark Room size must be an integer >= 2, got {size!r}")
+        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"Dark Room horizon must be an integer >= 1, got {horizon!r}")
+        goals = np.asarray(goals, dtype=np.int64)
+        if goals.ndim != 2 or goals.shape[1] != 2 or len(goals) == 0:
+            raise ValueError(f"goals must be a non-empty [n, 2] array of (row, col), got shape {goals.shape}")
+        if goals.min() < 0 or goals.max() >= size:
+            raise ValueError(f"goal cells must lie inside the {size}x{size} room")
+        self.goals, self.size, self.horizon, self.hard = goals, int(size), int(horizon), bool(hard)
+        self.start = np.array([self.size // 2, self.size // 2])
+        self.reset()
+
+    @property
+    def n_envs(self) -> int:
+        return len(self.goals)
+
+    @property
+    def n_observations(self) -> int:
+        return self.size * self.size
+
+    def subset(self, index) -> "DarkRoomEnv":
+        return DarkRoomEnv(self.goals[index], self.size, self.horizon, self.hard)
+
+    def observe(self) -> np.ndarray:
+        return self.positions[:, 0] * self.size + self.positions[:, 1]
+
+    def reset(self) -> np.ndarray:
+        self.positions = np.tile(self.start, (self.n_envs, 1))
+        self.t = np.zeros(self.n_envs, dtype=np.int64)
+        self.done = np.zeros(self.n_envs, dtype=bool)
+        return self.observe()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        actions = np.asarray(actions, dtype=np.int64)
+        if actions.shape != (self.n_envs,):
+            raise ValueError(f"actions must have shape ({self.n_envs},), got {actions.shape}")
+        self.positions = darkroom_move(self.positions, actions, self.size)
+        on_goal = (self.positions == self.goals).all(axis=1)
+        rewards = on_goal.astype(np.float32)  # counted after the move
+        self.t += 1
+        self.done = (self.t >= self.horizon) | (on_goal if self.hard else False)
+        self.final_observations = self.observe()  # where each agent ended, before any reset
+        self.positions[self.done] = self.start  # automatic reset for the next episode
+        self.t[self.done] = 0
+        return self.observe(), rewards
+
+
+def _gymnasium_darkroom():
+    """Define and register the Gymnasium Dark Room (imported lazily: gymnasium is optional here)."""
+    import gymnasium
+    from gymnasium import spaces
+
+    class DarkRoomGym(gymnasium.Env):
+        """Single-goal Dark Room with the Gymnasium API, sharing :func:`darkroom_move`.
+
+        The goal is ``goal`` (row, col) if given, ``options={"goal": (row, col)}`` at reset,
+        or drawn uniformly at each reset otherwise.
+        """
+
+        metadata = {"render_modes": []}
+
+        def __init__(self, size: int = 9, horizon: int = 20, hard: bool = False, goal=None):
+            self._batched = DarkRoomEnv(np.array([goal if goal is not None else (0, 0)]), size, horizon, hard)
+            self.fixed_goal = None if goal is None else np.asarray(goal)
+            self.observation_space = spaces.Discrete(size * size)
+            self.action_space = spaces.Discrete(DarkRoomEnv.n_actions)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            size = self._batched.size
+            if options and "goal" in options:
+                goal = np.asarray(options["goal"])
+            elif self.fixed_goal is not None:
+                goal = self.fixed_goal
+            else:
+                goal = self.np_random.integers(0, size, size=2)
+            self._batched = DarkRoomEnv(goal[None], size, self._batched.horizon, self._batched.hard)
+            return int(self._batched.observe()[0]), {"goal": tuple(int(g) for g in goal)}
+
+        def step(self, action):
+            if not self.action_space.contains(action):
+                raise ValueError(f"invalid Dark Room action {action!r}")
+            env = self._batched
+            _, reward = env.step(np.array([action]))
+            terminated = bool(env.hard and reward[0] > 0)
+            truncated = bool(env.done[0]) and not terminated
+            return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
+
+    for env_id, kwargs in (
+        ("adlib/DarkRoom-9x9-v0", dict(size=9, horizon=20, hard=False)),
+        ("adlib/DarkRoomHard-17x17-v0", dict(size=17, horizon=20, hard=True)),
+    ):
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=DarkRoomGym, kwargs=kwargs)
+    return DarkRoomGym
+
+
+def register_gymnasium_envs():
+    """Register ``adlib/DarkRoom-9x9-v0`` and ``adlib/DarkRoomHard-17x17-v0``; returns the env class."""
+    return _gymnasium_darkroom()

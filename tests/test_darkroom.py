@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium")
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+from adlib.envs import DarkRoomEnv, darkroom_goals, darkroom_move, darkroom_optimal_return, register_gymnasium_envs  # noqa: E402
+
+register_gymnasium_envs()
+
+
+def test_moves_follow_public_conventions():
+    pos = np.array([[4, 4]] * 5)
+    new = darkroom_move(pos, np.arange(5), 9)
+    assert new.tolist() == [[4, 4], [3, 4], [4, 5], [5, 4], [4, 3]]  # no-op, up, right, down, left
+    corner = darkroom_move(np.array([[0, 0], [8, 8]]), np.array([1, 2]), 9)
+    assert corner.tolist() == [[0, 0], [8, 8]]  # clipped at the walls
+    env = DarkRoomEnv(np.array([[0, 0]]))
+    assert env.reset().tolist() == [4 * 9 + 4]  # observation = row * size + col
+
+
+def test_reward_every_step_on_goal_and_episodes_reset():
+    env = DarkRoomEnv(np.array([[3, 4]]), horizon=5)
+    env.reset()
+    rewards = [env.step(np.array([a]))[1][0] for a in (1, 0, 0, 0, 0)]
+    assert rewards == [1, 1, 1, 1, 1] and env.done[0]
+    obs, r = env.step(np.array([0]))  # a new episode started at the centre
+    assert obs[0] == 40 and r[0] == 0
+
+
+def test_hard_variant_pays_once_and_ends_episode():
+    env = DarkRoomEnv(np.array([[3, 4]]), size=9, horizon=20, hard=True)
+    env.reset()
+    obs, r = env.step(np.array([1]))
+    assert r[0] == 1 and env.done[0] and obs[0] == 40  # back at the centre for the next episode
+    assert env.final_observations[0] == 3 * 9 + 4
+
+
+def test_optimal_return_matches_reference():
+    # ad-facts.md: 21 - d at Manhattan distance d (20 at the centre); mean over 81 goals 16.54.
+    opt = darkroom_optimal_return(darkroom_goals(9))
+    assert opt[40] == 20 and opt[0] == 21 - 8
+    assert opt.mean() == pytest.approx(16.54, abs=0.01)
+    # The bound is achieved by walking straight to the goal and staying.
+    goal = np.array([[1, 6]])
+    env = DarkRoomEnv(goal)
+    env.reset()
+    plan = [1, 1, 1, 2, 2] + [0] * 15
+    assert sum(env.step(np.array([a]))[1][0] for a in plan) == darkroom_optimal_return(goal)[0]
+
+
+@pytest.mark.parametrize("env_id", ["adlib/DarkRoom-9x9-v0", "adlib/DarkRoomHard-17x17-v0"])
+def test_gymnasium_envs_pass_check_env(env_id):
+    env = gymnasium.make(env_id)
+    check_env(env.unwrapped)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and "goal" in info
+
+
+def test_batch_equals_single_gymnasium_env_on_fixed_actions():
+    rng = np.random.default_rng(0)
+    goals = darkroom_goals(9)[rng.choice(81, size=12, replace=False)]
+    actions = rng.integers(0, 5, size=(12, 60))  # three 20-step episodes
+    batch = DarkRoomEnv(goals)
+    obs_b, rew_b = [batch.reset()], []
+    for t in range(60):
+        o, r = batch.step(actions[:, t])
+        obs_b.append(o), rew_b.append(r)
+    obs_b, rew_b = np.array(obs_b[:-1]).T, np.array(rew_b).T  # obs at which each action was taken
+    for i, goal in enumerate(goals):
+        env = gymnasium.make("adlib/DarkRoom-9x9-v0")
+        obs, _ = env.reset(options={"goal": goal})
+        for t in range(60):
+            assert obs == obs_b[i, t]
+            obs, r, terminated, truncated, _ = env.step(int(actions[i, t]))
+            assert r == rew_b[i, t]
+            if terminated or truncated:
+                obs, _ = env.reset(options={"goal": goal})
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(goals=np.array([[9, 0]])), "inside"),
+        (dict(goals=np.array([1, 2])), r"\[n, 2\]"),
+        (dict(goals=np.array([[0, 0]]), size=1), "size"),
+        (dict(goals=np.array([[0, 0]]), horizon=0), "horizon"),
+    ],
+)
+def test_invalid_darkroom_parameters_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DarkRoomEnv(**kwargs)
+
+
+def test_invalid_actions_raise():
+    env = DarkRoomEnv(np.array([[0, 0], [1, 1]]))
+    with pytest.raises(ValueError, match=r"\[0, 5\)"):
+        env.step(np.array([0, 5]))
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.array([0]))
