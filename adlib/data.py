@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
-from .envs import sample_bernoulli_bandits, sample_gaussian_bandits
+from .envs import DarkRoomEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
-from .sources import UCB1, BestArmOracle, EpsilonGreedy, OptimisticGreedy, RandomPolicy, ThompsonSampling
+from .sources import UCB1, BestArmOracle, EpsilonGreedy, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
 
@@ -82,8 +82,9 @@ class LearningHistories:
     def select(self, index) -> "LearningHistories":
         """A subset of the histories (rows)."""
         meta = dict(self.meta, selection=str(index) if not isinstance(index, np.ndarray) else config_hash(index.tolist()))
-        if "best_arm" in meta:  # per-history metadata follows the rows
-            meta["best_arm"] = np.asarray(meta["best_arm"])[index].tolist()
+        for key in ("best_arm", "goal"):  # per-history metadata follows the rows
+            if key in meta:
+                meta[key] = np.asarray(meta[key])[index].tolist()
         return LearningHistories(
             self.observations[index], self.actions[index], self.rewards[index], self.n_actions, self.n_observations, meta
         )
@@ -237,12 +238,69 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
     return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, meta)
 
 
-def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:
-    """The dataset for ``config``, from the artefact cache when it was made before."""
-    path = cache_dir() / "datasets" / f"bandit-v{FORMAT_VERSION}-{config_hash(config)}.npz"
+def _cached_histories(config, kind: str, generate, use_cache: bool) -> LearningHistories:
+    """Load the dataset made by ``config`` from the artefact cache, or generate and store it."""
+    path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}.npz"
     if use_cache and path.exists():
         return LearningHistories.load(path, expected_config=config)
-    histories = generate_bandit_histories(config)
+    histories = generate(config)
     if use_cache:
         histories.save(path)
     return histories
+
+
+def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:
+    """The bandit dataset for ``config``, from the artefact cache when it was made before."""
+    return _cached_histories(config, "bandit", generate_bandit_histories, use_cache)
+
+
+@dataclass(frozen=True)
+class DarkRoomDataConfig:
+    """Everything that determines a Dark Room learning-history dataset (Q-learning source)."""
+
+    goals: tuple
+    """Goal cells (observation indices ``row * size + col``) to record histories on."""
+    histories_per_goal: int = 4
+    """Independent learning runs (different seeds) per goal."""
+    n_episodes: int = 100
+    """Episodes per learning history."""
+    size: int = 9
+    horizon: int = 20
+    learning_rate: float = 0.5
+    discount: float = 0.9
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.01
+    epsilon_decay_episodes: int = 60
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goals", tuple(int(g) for g in self.goals))
+        if not self.goals:
+            raise ValueError("DarkRoomDataConfig.goals must name at least one goal cell")
+        if min(self.goals) < 0 or max(self.goals) >= self.size * self.size:
+            raise ValueError(f"goal cells must lie in [0, {self.size * self.size})")
+        if self.histories_per_goal < 1 or self.n_episodes < 1:
+            raise ValueError("histories_per_goal and n_episodes must be >= 1")
+
+
+def darkroom_source(config: DarkRoomDataConfig) -> QLearning:
+    """The Q-learning source a :class:`DarkRoomDataConfig` describes."""
+    return QLearning(
+        config.size * config.size, DarkRoomEnv.n_actions, learning_rate=config.learning_rate, discount=config.discount,
+        epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end, epsilon_decay_episodes=config.epsilon_decay_episodes,
+    )
+
+
+def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories:
+    """Run Q-learning from scratch ``histories_per_goal`` times on each goal, recording every step."""
+    goal_ids = np.repeat(np.array(config.goals), config.histories_per_goal)
+    goals = np.stack(np.divmod(goal_ids, config.size), axis=1)
+    env = DarkRoomEnv(goals, config.size, config.horizon)
+    traj = rollout(env, darkroom_source(config), config.n_episodes * config.horizon, seed=config.seed)
+    meta = {"config": to_jsonable(config), "goal": goal_ids.tolist(), "episode_len": config.horizon}
+    return LearningHistories(traj.observations, traj.actions, traj.rewards, DarkRoomEnv.n_actions, config.size**2, meta)
+
+
+def darkroom_histories(config: DarkRoomDataConfig, use_cache: bool = True) -> LearningHistories:
+    """The Dark Room dataset for ``config``, from the artefact cache when it was made before."""
+    return _cached_histories(config, "darkroom", generate_darkroom_histories, use_cache)

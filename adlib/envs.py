@@ -8,6 +8,11 @@ evaluator rely on::
     obs, rewards = env.step(actions)     # actions [n_envs] int64 -> obs [n_envs], rewards [n_envs] float32
     env.subset(index)                    # the same environment restricted to some tasks
 
+Episodic environments also expose, after each step, ``env.done`` (an episode just ended;
+the environment has already reset itself and ``obs`` is the next episode's first
+observation), ``env.terminated`` (it ended in a terminal state, not by the time limit)
+and ``env.final_observations`` (where each agent was before any reset).
+
 Bandits have a single (constant) observation, 0.
 
 Common random numbers: a bandit environment draws its whole reward-noise tape up front,
@@ -284,14 +289,16 @@ class DarkRoomEnv:
     def subset(self, index) -> "DarkRoomEnv":
         return DarkRoomEnv(self.goals[index], self.size, self.horizon, self.hard)
 
-    def observe(self) -> np.ndarray:
+    def observations(self) -> np.ndarray:
+        """``[n]`` current observation (cell index) of every environment."""
         return self.positions[:, 0] * self.size + self.positions[:, 1]
 
     def reset(self) -> np.ndarray:
         self.positions = np.tile(self.start, (self.n_envs, 1))
         self.t = np.zeros(self.n_envs, dtype=np.int64)
         self.done = np.zeros(self.n_envs, dtype=bool)
-        return self.observe()
+        self.terminated = np.zeros(self.n_envs, dtype=bool)
+        return self.observations()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         actions = np.asarray(actions, dtype=np.int64)
@@ -301,11 +308,12 @@ class DarkRoomEnv:
         on_goal = (self.positions == self.goals).all(axis=1)
         rewards = on_goal.astype(np.float32)  # counted after the move
         self.t += 1
-        self.done = (self.t >= self.horizon) | (on_goal if self.hard else False)
-        self.final_observations = self.observe()  # where each agent ended, before any reset
+        self.terminated = on_goal & self.hard  # Dark Room Hard: reaching the goal ends the episode
+        self.done = (self.t >= self.horizon) | self.terminated
+        self.final_observations = self.observations()  # where each agent ended, before any reset
         self.positions[self.done] = self.start  # automatic reset for the next episode
         self.t[self.done] = 0
-        return self.observe(), rewards
+        return self.observations(), rewards
 
 
 def _gymnasium_darkroom():
@@ -338,14 +346,14 @@ def _gymnasium_darkroom():
             else:
                 goal = self.np_random.integers(0, size, size=2)
             self._batched = DarkRoomEnv(goal[None], size, self._batched.horizon, self._batched.hard)
-            return int(self._batched.observe()[0]), {"goal": tuple(int(g) for g in goal)}
+            return int(self._batched.observations()[0]), {"goal": tuple(int(g) for g in goal)}
 
         def step(self, action):
             if not self.action_space.contains(action):
                 raise ValueError(f"invalid Dark Room action {action!r}")
             env = self._batched
             _, reward = env.step(np.array([action]))
-            terminated = bool(env.hard and reward[0] > 0)
+            terminated = bool(env.terminated[0])
             truncated = bool(env.done[0]) and not terminated
             return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
 
@@ -361,3 +369,15 @@ def _gymnasium_darkroom():
 def register_gymnasium_envs():
     """Register ``adlib/DarkRoom-9x9-v0`` and ``adlib/DarkRoomHard-17x17-v0``; returns the env class."""
     return _gymnasium_darkroom()
+
+
+def darkroom_split(size: int = 9, n_test: int = 16, seed: int = 2022) -> tuple[np.ndarray, np.ndarray]:
+    """The book's fixed split of goal cells (observation indices) into training and held-out goals.
+
+    A seeded permutation of all ``size * size`` cells: the last ``n_test`` are held out
+    (9x9 default: 65 training / 16 held-out goals, as in the AD follow-ups). Both arrays are sorted.
+    """
+    if not 1 <= n_test < size * size:
+        raise ValueError(f"n_test must be in [1, {size * size}), got {n_test}")
+    order = np.random.default_rng(seed).permutation(size * size)
+    return np.sort(order[:-n_test]), np.sort(order[-n_test:])

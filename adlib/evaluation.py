@@ -24,6 +24,8 @@ class Trajectories:
     observations: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
+    dones: np.ndarray | None = None
+    """True where the step ended an episode (episodic environments only)."""
 
 
 def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> Trajectories:
@@ -42,6 +44,7 @@ def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None,
     obs_out = np.zeros((n, n_steps), dtype=np.int64)
     act_out = np.zeros((n, n_steps), dtype=np.int64)
     rew_out = np.zeros((n, n_steps), dtype=np.float32)
+    done_out = np.zeros((n, n_steps), dtype=bool)
     n_chunks = -(-n // chunk_size)
     bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not progress, desc=getattr(policy, "name", "rollout"))
     for c in range(n_chunks):
@@ -52,12 +55,18 @@ def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None,
         for t in range(n_steps):
             actions = policy.act(obs)
             next_obs, rewards = sub.step(actions)
-            policy.observe(actions, rewards)
+            done = getattr(sub, "done", None)
+            policy.observe(
+                actions, rewards, next_obs=getattr(sub, "final_observations", next_obs), done=done,
+                terminated=getattr(sub, "terminated", None),
+            )
             obs_out[part, t], act_out[part, t], rew_out[part, t] = obs, actions, rewards
+            if done is not None:
+                done_out[part, t] = done
             obs = next_obs
         bar.update(sub.n_envs * n_steps)
     bar.close()
-    return Trajectories(obs_out, act_out, rew_out)
+    return Trajectories(obs_out, act_out, rew_out, done_out if hasattr(env, "done") else None)
 
 
 class InContextPolicy:
@@ -108,7 +117,7 @@ class InContextPolicy:
         u = self.rng.random((len(probs), 1))
         return np.minimum((probs.cumsum(axis=1) < u).sum(axis=1), self.n_actions - 1)
 
-    def observe(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def observe(self, actions: np.ndarray, rewards: np.ndarray, **transition) -> None:
         self.prev_actions = torch.as_tensor(np.asarray(actions), dtype=torch.long, device=self.device)
         self.prev_rewards = torch.as_tensor(np.asarray(rewards), dtype=torch.float32, device=self.device)
 

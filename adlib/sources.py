@@ -5,7 +5,7 @@ protocol, so the same code records learning histories and evaluates any method::
 
     policy.reset(n_envs, rng)           # start a fresh learner in every environment
     actions = policy.act(obs)           # obs [n_envs] -> actions [n_envs]
-    policy.observe(actions, rewards)    # learn from the step's outcome
+    policy.observe(actions, rewards, next_obs=..., done=..., terminated=...)  # learn from the step
 
 All state is arrays over environments: one call acts in thousands of bandits at once.
 """
@@ -43,7 +43,7 @@ class BanditPolicy:
         self.sums = np.zeros((n_envs, self.n_actions))
         self.t = 0
 
-    def observe(self, actions: np.ndarray, rewards: np.ndarray) -> None:
+    def observe(self, actions: np.ndarray, rewards: np.ndarray, **transition) -> None:
         rows = np.arange(len(actions))
         self.counts[rows, actions] += 1
         self.sums[rows, actions] += rewards
@@ -106,7 +106,7 @@ class OptimisticGreedy(BanditPolicy):
     def act(self, obs):
         return argmax_random_ties(self.q, self.rng)
 
-    def observe(self, actions, rewards):
+    def observe(self, actions, rewards, **transition):
         super().observe(actions, rewards)
         rows = np.arange(len(actions))
         alpha = self.step_size if self.step_size is not None else 1.0 / self.counts[rows, actions]
@@ -173,3 +173,71 @@ class ThompsonSampling(BanditPolicy):
         else:
             samples = self.rng.beta(1.0 + self.sums, 1.0 + self.counts - self.sums)
         return samples.argmax(axis=1)
+
+
+class QLearning:
+    """Tabular Q-learning with an epsilon-greedy policy, one Q-table per environment.
+
+    The source for the grid worlds: cheap, honest (it really learns from reward), and its
+    learning histories run from random behaviour to near optimal. Epsilon decays linearly
+    per *episode*, from ``epsilon_start`` to ``epsilon_end`` over ``epsilon_decay_episodes``.
+    Time-limit ends of episodes are bootstrapped through; terminal ones are not.
+    """
+
+    name = "Q-learning"
+
+    def __init__(
+        self,
+        n_states: int,
+        n_actions: int,
+        learning_rate: float = 0.5,
+        discount: float = 0.9,
+        epsilon_start: float = 1.0,
+        epsilon_end: float = 0.05,
+        epsilon_decay_episodes: int = 50,
+        initial_value: float = 0.0,
+    ):
+        if n_states < 1 or n_actions < 2:
+            raise ValueError(f"Q-learning needs n_states >= 1 and n_actions >= 2, got {n_states}, {n_actions}")
+        if not 0 < learning_rate <= 1:
+            raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate}")
+        if not 0 <= discount < 1:
+            raise ValueError(f"discount must be in [0, 1), got {discount}")
+        if not (0 <= epsilon_end <= 1 and 0 <= epsilon_start <= 1):
+            raise ValueError("epsilon_start and epsilon_end must be in [0, 1]")
+        if epsilon_decay_episodes < 1:
+            raise ValueError(f"epsilon_decay_episodes must be >= 1, got {epsilon_decay_episodes}")
+        self.n_states, self.n_actions = int(n_states), int(n_actions)
+        self.learning_rate, self.discount = float(learning_rate), float(discount)
+        self.epsilon_start, self.epsilon_end = float(epsilon_start), float(epsilon_end)
+        self.epsilon_decay_episodes = int(epsilon_decay_episodes)
+        self.initial_value = float(initial_value)
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.q = np.full((n_envs, self.n_states, self.n_actions), self.initial_value)
+        self.episodes = np.zeros(n_envs, dtype=np.int64)  # completed episodes per environment
+
+    def epsilon(self) -> np.ndarray:
+        """``[n_envs]`` current exploration rate."""
+        frac = np.minimum(self.episodes / self.epsilon_decay_episodes, 1.0)
+        return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.obs = np.asarray(obs)
+        rows = np.arange(len(obs))
+        greedy = argmax_random_ties(self.q[rows, self.obs], self.rng)
+        explore = self.rng.random(len(obs)) < self.epsilon()
+        return np.where(explore, self.rng.integers(0, self.n_actions, size=len(obs)), greedy)
+
+    def observe(self, actions, rewards, next_obs=None, done=None, terminated=None, **transition) -> None:
+        if next_obs is None:
+            raise ValueError("Q-learning needs the next observation of every transition")
+        rows = np.arange(len(actions))
+        bootstrap = self.q[rows, next_obs].max(axis=1)
+        if terminated is not None:
+            bootstrap = np.where(terminated, 0.0, bootstrap)
+        target = rewards + self.discount * bootstrap
+        self.q[rows, self.obs, actions] += self.learning_rate * (target - self.q[rows, self.obs, actions])
+        if done is not None:
+            self.episodes += np.asarray(done, dtype=np.int64)

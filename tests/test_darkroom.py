@@ -98,3 +98,61 @@ def test_invalid_actions_raise():
         env.step(np.array([0, 5]))
     with pytest.raises(ValueError, match="shape"):
         env.step(np.array([0]))
+
+
+def test_split_is_fixed_disjoint_and_complete():
+    from adlib.envs import darkroom_split
+
+    train, test = darkroom_split()
+    assert len(train) == 65 and len(test) == 16
+    assert set(train).isdisjoint(test) and set(train) | set(test) == set(range(81))
+    again_train, again_test = darkroom_split()
+    assert np.array_equal(test, again_test)  # fixed, not redrawn
+    with pytest.raises(ValueError, match="n_test"):
+        darkroom_split(n_test=81)
+
+
+def test_no_held_out_goal_in_any_training_history():
+    from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
+    from adlib.envs import darkroom_split
+
+    train, test = darkroom_split()
+    h = generate_darkroom_histories(DarkRoomDataConfig(goals=tuple(train), histories_per_goal=1, n_episodes=30))
+    assert set(h.meta["goal"]) == set(train.tolist())
+    # From the data itself: the cells where reward was paid (position after each rewarded move).
+    rows, cols = np.nonzero(h.rewards > 0)
+    before = np.stack(np.divmod(h.observations[rows, cols].astype(int), 9), axis=1)
+    after = darkroom_move(before, h.actions[rows, cols], 9)
+    rewarded_cells = set((after[:, 0] * 9 + after[:, 1]).tolist())
+    assert rewarded_cells and rewarded_cells.isdisjoint(test.tolist())
+    assert rewarded_cells <= set(train.tolist())
+
+
+def test_q_learning_histories_improve_from_random_to_good():
+    from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
+
+    goals = tuple(range(81))
+    h = generate_darkroom_histories(DarkRoomDataConfig(goals=goals, histories_per_goal=2, n_episodes=100))
+    returns = h.rewards.reshape(h.n_histories, 100, 20).sum(axis=2)
+    optimal = darkroom_optimal_return(np.stack(np.divmod(np.array(h.meta["goal"]), 9), axis=1))
+    first, last = (returns[:, :5].mean(axis=1) / optimal).mean(), (returns[:, -10:].mean(axis=1) / optimal).mean()
+    assert first < 0.1 and last > 0.75
+
+
+def test_q_learning_update_known_value():
+    from adlib.sources import QLearning
+
+    q = QLearning(3, 2, learning_rate=0.5, discount=0.9, epsilon_start=0.0, epsilon_end=0.0)
+    q.reset(1, np.random.default_rng(0))
+    q.q[0, 2] = [0.0, 4.0]
+    q.act(np.array([1]))
+    q.observe(np.array([0]), np.array([1.0]), next_obs=np.array([2]), done=np.array([False]), terminated=np.array([False]))
+    assert q.q[0, 1, 0] == pytest.approx(0.5 * (1.0 + 0.9 * 4.0))
+    q.act(np.array([1]))
+    q.observe(np.array([1]), np.array([1.0]), next_obs=np.array([2]), done=np.array([True]), terminated=np.array([True]))
+    assert q.q[0, 1, 1] == pytest.approx(0.5 * 1.0)  # terminal: no bootstrap
+    assert q.episodes[0] == 1
+    with pytest.raises(ValueError, match="next observation"):
+        q.observe(np.array([0]), np.array([0.0]))
+    with pytest.raises(ValueError, match="discount"):
+        QLearning(3, 2, discount=1.0)

@@ -37,7 +37,7 @@ def test_rollout_is_reproducible_and_chunk_invariant_for_deterministic_policy(rn
         def act(self, obs):
             return oracle_chunks[self.i].act(obs)
 
-        def observe(self, a, r):
+        def observe(self, a, r, **transition):
             pass
 
     chunked = rollout(env, Chunked(), 15, seed=0, chunk_size=7)
