@@ -316,6 +316,80 @@ class DarkRoomEnv:
         return self.observations(), rewards
 
 
+class KeyToDoorEnv:
+    """Batched Dark Key-to-Door (Laskin et al. 2022): find an invisible key, then an invisible door.
+
+    One task = (key cell, door cell). Each episode starts at a uniformly random cell; the
+    first visit to the key pays 1, reaching the door while holding the key pays 1 and ends
+    the episode; otherwise episodes last ``horizon`` steps. The agent observes only its
+    cell, so whether it holds the key must be read from the reward history. Random starts
+    come from ``seed``, so two runs with the same seed see the same starts (common random numbers).
+    """
+
+    n_actions = 5
+
+    def __init__(self, keys: np.ndarray, doors: np.ndarray, size: int = 9, horizon: int = 50, seed: int = 0):
+        if not isinstance(size, (int, np.integer)) or size < 2:
+            raise ValueError(f"Key-to-Door size must be an integer >= 2, got {size!r}")
+        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"Key-to-Door horizon must be an integer >= 1, got {horizon!r}")
+        keys, doors = np.asarray(keys, dtype=np.int64), np.asarray(doors, dtype=np.int64)
+        if keys.ndim != 2 or keys.shape[1] != 2 or keys.shape != doors.shape or len(keys) == 0:
+            raise ValueError(f"keys and doors must be matching non-empty [n, 2] arrays, got {keys.shape} and {doors.shape}")
+        if min(keys.min(), doors.min()) < 0 or max(keys.max(), doors.max()) >= size:
+            raise ValueError(f"key and door cells must lie inside the {size}x{size} room")
+        self.keys, self.doors, self.size, self.horizon, self.seed = keys, doors, int(size), int(horizon), seed
+        self.reset()
+
+    @property
+    def n_envs(self) -> int:
+        return len(self.keys)
+
+    @property
+    def n_observations(self) -> int:
+        return self.size * self.size
+
+    def subset(self, index) -> "KeyToDoorEnv":
+        return KeyToDoorEnv(self.keys[index], self.doors[index], self.size, self.horizon, self.seed)
+
+    def observations(self) -> np.ndarray:
+        return self.positions[:, 0] * self.size + self.positions[:, 1]
+
+    def _random_starts(self, n: int) -> np.ndarray:
+        return self.rng.integers(0, self.size, size=(n, 2))
+
+    def reset(self) -> np.ndarray:
+        self.rng = np.random.default_rng(self.seed)
+        self.positions = self._random_starts(self.n_envs)
+        self.has_key = np.zeros(self.n_envs, dtype=bool)
+        self.t = np.zeros(self.n_envs, dtype=np.int64)
+        self.done = np.zeros(self.n_envs, dtype=bool)
+        self.terminated = np.zeros(self.n_envs, dtype=bool)
+        return self.observations()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        actions = np.asarray(actions, dtype=np.int64)
+        if actions.shape != (self.n_envs,):
+            raise ValueError(f"actions must have shape ({self.n_envs},), got {actions.shape}")
+        self.positions = darkroom_move(self.positions, actions, self.size)
+        at_key = (self.positions == self.keys).all(axis=1)
+        at_door = (self.positions == self.doors).all(axis=1)
+        opens_door = self.has_key & at_door  # the key must have been picked up on an earlier step
+        picks_key = ~self.has_key & at_key
+        rewards = (picks_key | opens_door).astype(np.float32)
+        self.has_key |= picks_key
+        self.t += 1
+        self.terminated = opens_door
+        self.done = (self.t >= self.horizon) | self.terminated
+        self.final_observations = self.observations()
+        n_done = int(self.done.sum())
+        if n_done:  # automatic reset: a fresh random start, no key
+            self.positions[self.done] = self._random_starts(n_done)
+            self.has_key[self.done] = False
+            self.t[self.done] = 0
+        return self.observations(), rewards
+
+
 def _gymnasium_darkroom():
     """Define and register the Gymnasium Dark Room (imported lazily: gymnasium is optional here)."""
     import gymnasium
@@ -357,17 +431,54 @@ def _gymnasium_darkroom():
             truncated = bool(env.done[0]) and not terminated
             return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
 
-    for env_id, kwargs in (
-        ("adlib/DarkRoom-9x9-v0", dict(size=9, horizon=20, hard=False)),
-        ("adlib/DarkRoomHard-17x17-v0", dict(size=17, horizon=20, hard=True)),
+    class KeyToDoorGym(gymnasium.Env):
+        """Single-task Dark Key-to-Door with the Gymnasium API, sharing :class:`KeyToDoorEnv`'s rules.
+
+        ``key`` and ``door`` are (row, col) cells; given as ``options={"key": ..., "door": ...}``
+        at reset, fixed at construction, or drawn uniformly at each reset otherwise.
+        """
+
+        metadata = {"render_modes": []}
+
+        def __init__(self, size: int = 9, horizon: int = 50, key=None, door=None):
+            self.size, self.horizon = size, horizon
+            self.fixed = None if key is None or door is None else (np.asarray(key), np.asarray(door))
+            self.observation_space = spaces.Discrete(size * size)
+            self.action_space = spaces.Discrete(KeyToDoorEnv.n_actions)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            if options and "key" in options and "door" in options:
+                key, door = np.asarray(options["key"]), np.asarray(options["door"])
+            elif self.fixed is not None:
+                key, door = self.fixed
+            else:
+                key, door = self.np_random.integers(0, self.size, size=(2, 2))
+            start_seed = int(self.np_random.integers(2**31))
+            self._batched = KeyToDoorEnv(key[None], door[None], self.size, self.horizon, seed=start_seed)
+            return int(self._batched.observations()[0]), {"key": tuple(map(int, key)), "door": tuple(map(int, door))}
+
+        def step(self, action):
+            if not self.action_space.contains(action):
+                raise ValueError(f"invalid Key-to-Door action {action!r}")
+            env = self._batched
+            _, reward = env.step(np.array([action]))
+            terminated = bool(env.terminated[0])
+            truncated = bool(env.done[0]) and not terminated
+            return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
+
+    for env_id, entry_point, kwargs in (
+        ("adlib/DarkRoom-9x9-v0", DarkRoomGym, dict(size=9, horizon=20, hard=False)),
+        ("adlib/DarkRoomHard-17x17-v0", DarkRoomGym, dict(size=17, horizon=20, hard=True)),
+        ("adlib/DarkKeyToDoor-9x9-v0", KeyToDoorGym, dict(size=9, horizon=50)),
     ):
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=DarkRoomGym, kwargs=kwargs)
+            gymnasium.register(id=env_id, entry_point=entry_point, kwargs=kwargs)
     return DarkRoomGym
 
 
 def register_gymnasium_envs():
-    """Register ``adlib/DarkRoom-9x9-v0`` and ``adlib/DarkRoomHard-17x17-v0``; returns the env class."""
+    """Register ``adlib/DarkRoom-9x9-v0``, ``adlib/DarkRoomHard-17x17-v0`` and ``adlib/DarkKeyToDoor-9x9-v0``."""
     return _gymnasium_darkroom()
 
 

@@ -233,3 +233,51 @@ def evaluate_bandit_groups(
         traj = rollout(env.subset(index), policy_for_group(g), n_steps, seed=seed + g, chunk_size=chunk_size, progress=progress)
         groups.append(bandit_metrics(tasks[index], traj))
     return GroupedBanditMetrics(groups, tasks.n_tasks)
+
+
+def run_gymnasium(policy, env, n_episodes: int, seed: int = 0) -> tuple[np.ndarray, Trajectories]:
+    """Let a policy (e.g. a frozen AD model) act in one Gymnasium environment for ``n_episodes``.
+
+    The context carries over from episode to episode (that is where in-context learning
+    happens); the environment is reset with ``seed`` once, then without a seed. The policy
+    draws from the same random stream as in ``rollout(..., seed)`` (first chunk), so a
+    Gymnasium run and a one-environment batched rollout coincide step for step.
+
+    Returns the ``[n_episodes]`` episode returns and the ``[1, T]`` trajectory. The spaces
+    must be ``Discrete`` and match the policy's.
+    """
+    from gymnasium import spaces
+
+    if not isinstance(env.observation_space, spaces.Discrete) or not isinstance(env.action_space, spaces.Discrete):
+        raise ValueError("run_gymnasium needs Discrete observation and action spaces")
+    if env.action_space.n != policy.n_actions:
+        raise ValueError(f"environment has {env.action_space.n} actions, the policy {policy.n_actions}")
+    n_obs = getattr(getattr(policy, "model", None), "config", None)
+    if n_obs is not None and env.observation_space.n > n_obs.n_observations:
+        raise ValueError(f"environment has {env.observation_space.n} observations, the model knows {n_obs.n_observations}")
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    policy.reset(1, np.random.default_rng([seed, 0]))
+    obs, _ = env.reset(seed=seed)
+    returns = np.zeros(n_episodes)
+    log = {"observations": [], "actions": [], "rewards": [], "dones": []}
+    for episode in range(n_episodes):
+        done = False
+        while not done:
+            action = int(policy.act(np.array([obs]))[0])
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+            policy.observe(
+                np.array([action]), np.array([reward], dtype=np.float32), next_obs=np.array([next_obs]),
+                done=np.array([done]), terminated=np.array([terminated]),
+            )
+            returns[episode] += reward
+            for key, value in zip(log, (obs, action, reward, done)):
+                log[key].append(value)
+            obs = next_obs
+        obs, _ = env.reset()
+    trajectory = Trajectories(
+        np.array([log["observations"]], dtype=np.int64), np.array([log["actions"]], dtype=np.int64),
+        np.array([log["rewards"]], dtype=np.float32), np.array([log["dones"]], dtype=bool),
+    )
+    return returns, trajectory

@@ -156,3 +156,77 @@ def test_q_learning_update_known_value():
         q.observe(np.array([0]), np.array([0.0]))
     with pytest.raises(ValueError, match="discount"):
         QLearning(3, 2, discount=1.0)
+
+
+def test_agent_acts_identically_in_batch_and_in_gymnasium():
+    import torch
+
+    from adlib.evaluation import InContextPolicy, rollout, run_gymnasium
+    from adlib.model import ADConfig, ADTransformer
+
+    torch.manual_seed(0)
+    model = ADTransformer(ADConfig(n_actions=5, n_observations=81, context_len=30, d_model=16, n_layers=2, n_heads=2, d_ff=16))
+    goal = np.array([[3, 4]])  # next to the start: a random policy earns some reward
+    batch = rollout(DarkRoomEnv(goal), InContextPolicy(model), 5 * 20, seed=4)
+    returns, gym = run_gymnasium(InContextPolicy(model), gymnasium.make("adlib/DarkRoom-9x9-v0", goal=(3, 4)), 5, seed=4)
+    np.testing.assert_array_equal(gym.actions, batch.actions)
+    np.testing.assert_array_equal(gym.observations, batch.observations)
+    np.testing.assert_array_equal(gym.rewards, batch.rewards)
+    np.testing.assert_array_equal(gym.dones, batch.dones)
+    np.testing.assert_allclose(returns, batch.rewards.reshape(5, 20).sum(axis=1))
+    assert returns.sum() > 0
+    with pytest.raises(ValueError, match="actions"):
+        run_gymnasium(InContextPolicy(model), _FakeEnv(n_actions=4), 1)
+
+
+class _FakeEnv:
+    def __init__(self, n_actions):
+        from gymnasium import spaces
+
+        self.observation_space, self.action_space = spaces.Discrete(81), spaces.Discrete(n_actions)
+
+
+def test_key_to_door_rewards_key_then_door_and_ends():
+    from adlib.envs import KeyToDoorEnv
+
+    env = KeyToDoorEnv(np.array([[0, 1]]), np.array([[0, 3]]), horizon=50, seed=0)
+    env.positions[:] = [[0, 2]]  # place the agent by hand between key and door
+    _, r = env.step(np.array([2]))  # to the door without the key: nothing
+    assert r[0] == 0 and not env.done[0]
+    rewards = [env.step(np.array([a]))[1][0] for a in (4, 4)]  # back over (0, 2) to the key
+    assert rewards == [0, 1] and env.has_key[0]
+    _, r = env.step(np.array([4]))  # staying near the key pays nothing more
+    assert r[0] == 0
+    rewards = [env.step(np.array([a]))[1][0] for a in (2, 2, 2)]
+    assert rewards == [0, 0, 1] and env.terminated[0] and env.done[0]
+    assert env.final_observations[0] == 3 and not env.has_key[0]  # reset: key dropped, new random start
+
+
+def test_key_to_door_random_starts_follow_the_seed():
+    from adlib.envs import KeyToDoorEnv
+
+    keys, doors = np.zeros((200, 2), dtype=int), np.ones((200, 2), dtype=int)
+    a, b = KeyToDoorEnv(keys, doors, seed=3), KeyToDoorEnv(keys, doors, seed=3)
+    assert np.array_equal(a.reset(), b.reset())
+    assert len(np.unique(a.reset())) > 50  # starts spread over the room
+    with pytest.raises(ValueError, match="matching"):
+        KeyToDoorEnv(keys, doors[:3])
+
+
+def test_key_to_door_gymnasium_matches_batch():
+    from adlib.envs import KeyToDoorEnv
+
+    env = gymnasium.make("adlib/DarkKeyToDoor-9x9-v0")
+    check_env(env.unwrapped)
+    obs, info = env.reset(seed=5, options={"key": (4, 4), "door": (4, 6)})
+    batched = env.unwrapped._batched
+    mirror = KeyToDoorEnv(np.array([[4, 4]]), np.array([[4, 6]]), seed=batched.seed)
+    assert mirror.reset()[0] == obs
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = int(rng.integers(0, 5))
+        o, r, terminated, truncated, _ = env.step(a)
+        mo, mr = mirror.step(np.array([a]))
+        assert r == mr[0] and o == mirror.final_observations[0]
+        if terminated or truncated:
+            break
