@@ -281,3 +281,21 @@ def run_gymnasium(policy, env, n_episodes: int, seed: int = 0) -> tuple[np.ndarr
         np.array([log["rewards"]], dtype=np.float32), np.array([log["dones"]], dtype=bool),
     )
     return returns, trajectory
+
+
+def episode_returns(trajectories: Trajectories, episode_len: int) -> np.ndarray:
+    """``[n_runs, n_episodes]`` return of each fixed-length episode of each rollout."""
+    n, T = trajectories.rewards.shape
+    if episode_len < 1 or T % episode_len:
+        raise ValueError(f"{T} steps are not a whole number of {episode_len}-step episodes")
+    return trajectories.rewards.reshape(n, T // episode_len, episode_len).sum(axis=2)
+
+
+def steps_to_reach(curve: np.ndarray, threshold: float, steps_per_point: float) -> float:
+    """Environment steps until ``curve`` (one point per episode) first reaches ``threshold``.
+
+    Counts the steps of every episode up to and including the first one at or above the
+    threshold; ``inf`` if it never gets there.
+    """
+    hits = np.nonzero(np.asarray(curve) >= threshold)[0]
+    return float((hits[0] + 1) * steps_per_point) if len(hits) else float("inf")

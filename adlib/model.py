@@ -54,6 +54,10 @@ class ADConfig:
     """Dropout on attention weights (training only)."""
     rope_base: float = 10_000.0
     """Base of the rotary frequencies."""
+    grid_size: int = 0
+    """0: observations are plain indices, one embedding each. g > 0: an observation is the
+    cell ``row * g + col`` of a g x g grid and is embedded as row embedding + column embedding,
+    i.e. the agent knows its (x, y) coordinates, as in the paper's Dark Room."""
 
     def __post_init__(self) -> None:
         for name in ("n_actions", "n_observations", "context_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -69,6 +73,10 @@ class ADConfig:
         for name in ("dropout", "attn_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"ADConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not isinstance(self.grid_size, int) or self.grid_size < 0:
+            raise ValueError(f"ADConfig.grid_size must be a non-negative integer, got {self.grid_size!r}")
+        if self.grid_size and self.grid_size**2 != self.n_observations:
+            raise ValueError(f"ADConfig.grid_size {self.grid_size} needs n_observations = {self.grid_size**2}, got {self.n_observations}")
         if self.rope_base <= 1:
             raise ValueError(f"ADConfig.rope_base must be > 1, got {self.rope_base}")
 
@@ -181,7 +189,11 @@ class ADTransformer(nn.Module):
     def __init__(self, config: ADConfig):
         super().__init__()
         self.config = config
-        self.obs_embedding = nn.Embedding(config.n_observations, config.d_model)
+        if config.grid_size:
+            self.row_embedding = nn.Embedding(config.grid_size, config.d_model)
+            self.col_embedding = nn.Embedding(config.grid_size, config.d_model)
+        else:
+            self.obs_embedding = nn.Embedding(config.n_observations, config.d_model)
         self.action_embedding = nn.Embedding(config.n_actions + 1, config.d_model)  # +1: "start"
         self.reward_embedding = nn.Linear(1, config.d_model)
         self.embed_dropout = nn.Dropout(config.dropout)
@@ -221,8 +233,12 @@ class ADTransformer(nn.Module):
             raise ValueError(f"observations must lie in [0, {c.n_observations}), got max {int(obs.max())}")
         if prev_actions.numel() and (prev_actions.min() < 0 or prev_actions.max() > c.n_actions):
             raise ValueError(f"previous actions must lie in [0, {c.n_actions}] ({c.n_actions} = start)")
+        if c.grid_size:
+            obs_embedding = self.row_embedding(obs // c.grid_size) + self.col_embedding(obs % c.grid_size)
+        else:
+            obs_embedding = self.obs_embedding(obs)
         x = (
-            self.obs_embedding(obs)
+            obs_embedding
             + self.action_embedding(prev_actions)
             + self.reward_embedding(prev_rewards.to(self.head.weight.dtype).unsqueeze(-1))
         )

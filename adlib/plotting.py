@@ -81,3 +81,27 @@ def plot_arm_choices(ax, actions: np.ndarray, best_arm: np.ndarray, n_arms: int,
     ax.set(xlabel="step", ylabel="run", title=title, yticks=range(len(actions)))
     ax.grid(False)
     return ax
+
+
+def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | None = None):
+    """The room with training goals (light) and held-out goals (dark); the start cell marked S."""
+    grid = np.zeros((size, size))
+    grid.flat[np.asarray(train_goals)] = 1
+    grid.flat[np.asarray(test_goals)] = 2
+    ax.imshow(grid, cmap=plt.matplotlib.colors.ListedColormap(["white", "#c6dbef", "#08519c"]), vmin=0, vmax=2)
+    start = size * size // 2 if start is None else start
+    ax.text(start % size, start // size, "S", ha="center", va="center", fontsize=12, fontweight="bold", color="#d62728")
+    ax.set(xticks=range(size), yticks=range(size), xlabel="column", ylabel="row")
+    ax.grid(False)
+    return ax
+
+
+def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: str = ""):
+    """One episode's path through the room (observations ``[T]``), the goal cell marked with a star."""
+    rows, cols = np.divmod(np.asarray(observations), size)
+    jitter = np.linspace(-0.15, 0.15, len(rows))  # separate revisits of the same cell a little
+    ax.plot(cols + jitter, rows + jitter, "-o", color="#1f77b4", markersize=3, linewidth=1, alpha=0.8)
+    ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7)
+    ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14)
+    ax.set(xlim=(-0.5, size - 0.5), ylim=(size - 0.5, -0.5), xticks=[], yticks=[], title=title, aspect="equal")
+    return ax

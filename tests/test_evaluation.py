@@ -83,3 +83,15 @@ def test_grouped_accessors_match_arrays(rng):
     assert compare((50.0, 3.0), (45.0, 0.0)) == "level with"  # gap inside 2 std
     assert compare((40.0, 0.1), (45.0, 0.0)) == "below"
     assert compare((45.5, 0.01), (45.0, 0.0)) == "level with"  # below the 1-point floor
+
+
+def test_episode_returns_and_steps_to_reach():
+    from adlib.evaluation import Trajectories, episode_returns, steps_to_reach
+
+    rewards = np.array([[0, 1, 1, 0, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=np.float32)
+    traj = Trajectories(np.zeros((2, 6), int), np.zeros((2, 6), int), rewards)
+    np.testing.assert_array_equal(episode_returns(traj, 3), [[2, 2], [0, 3]])
+    with pytest.raises(ValueError, match="whole number"):
+        episode_returns(traj, 4)
+    assert steps_to_reach([0.1, 0.5, 0.9, 0.95], 0.8, 20) == 60  # three episodes of 20 steps
+    assert steps_to_reach([0.1, 0.5], 0.8, 20) == float("inf")

@@ -41,9 +41,11 @@ def test_every_config_field_changes_the_model(field):
     """A flag that silently does not reach the model is a known failure of public AD code."""
     changed = {
         "n_observations": 4, "context_len": 5, "d_model": 24, "n_layers": 2, "n_heads": 4, "d_ff": 40,
-        "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0,
+        "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0, "grid_size": 2,
     }[field]
     base = dataclasses.replace(SMALL, dropout=0.0, attn_dropout=0.0)
+    if field == "grid_size":  # a 2 x 2 grid has 4 observations
+        base = dataclasses.replace(base, n_observations=4)
     other = dataclasses.replace(base, **{field: changed})
     obs, a, r = random_inputs(base, 2, 16)
     torch.manual_seed(0)
@@ -73,6 +75,7 @@ def test_every_config_field_changes_the_model(field):
         (dict(dropout=1.0), "dropout"),
         (dict(context_len=2.5), "context_len"),
         (dict(rope_base=1.0), "rope_base"),
+        (dict(grid_size=2), "needs n_observations = 4"),
     ],
 )
 def test_invalid_configs_raise(kwargs, match):
