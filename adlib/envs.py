@@ -252,7 +252,42 @@ def darkroom_optimal_return(goals: np.ndarray, size: int = 9, horizon: int = 20,
     return np.clip(horizon - d + 1, 0, horizon).astype(float)
 
 
-class DarkRoomEnv:
+class GridWorld:
+    """What the batched grid worlds share: the room, the time limit, positions and observations."""
+
+    n_actions = 5
+
+    def __init__(self, size: int, horizon: int):
+        if not isinstance(size, (int, np.integer)) or size < 2:
+            raise ValueError(f"grid size must be an integer >= 2, got {size!r}")
+        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+            raise ValueError(f"episode horizon must be an integer >= 1, got {horizon!r}")
+        self.size, self.horizon = int(size), int(horizon)
+
+    @property
+    def n_observations(self) -> int:
+        return self.size * self.size
+
+    def observations(self) -> np.ndarray:
+        """``[n]`` current observation (cell index ``row * size + col``) of every environment."""
+        return self.positions[:, 0] * self.size + self.positions[:, 1]
+
+    def _check_cells(self, cells: np.ndarray, what: str) -> np.ndarray:
+        cells = np.asarray(cells, dtype=np.int64)
+        if cells.ndim != 2 or cells.shape[1] != 2 or len(cells) == 0:
+            raise ValueError(f"{what} must be a non-empty [n, 2] array of (row, col), got shape {cells.shape}")
+        if cells.min() < 0 or cells.max() >= self.size:
+            raise ValueError(f"{what} must lie inside the {self.size}x{self.size} room")
+        return cells
+
+    def _check_actions(self, actions: np.ndarray) -> np.ndarray:
+        actions = np.asarray(actions, dtype=np.int64)
+        if actions.shape != (self.n_envs,):
+            raise ValueError(f"actions must have shape ({self.n_envs},), got {actions.shape}")
+        return actions
+
+
+class DarkRoomEnv(GridWorld):
     """Batched Dark Room: ``n`` environments, one goal each, stepped together.
 
     Episodes last ``horizon`` steps and start at the centre; when one ends the environment
@@ -262,19 +297,9 @@ class DarkRoomEnv:
     ends on reaching the goal.
     """
 
-    n_actions = 5
-
     def __init__(self, goals: np.ndarray, size: int = 9, horizon: int = 20, hard: bool = False):
-        if not isinstance(size, (int, np.integer)) or size < 2:
-            raise ValueError(f"Dark Room size must be an integer >= 2, got {size!r}")
-        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ValueError(f"Dark Room horizon must be an integer >= 1, got {horizon!r}")
-        goals = np.asarray(goals, dtype=np.int64)
-        if goals.ndim != 2 or goals.shape[1] != 2 or len(goals) == 0:
-            raise ValueError(f"goals must be a non-empty [n, 2] array of (row, col), got shape {goals.shape}")
-        if goals.min() < 0 or goals.max() >= size:
-            raise ValueError(f"goal cells must lie inside the {size}x{size} room")
-        self.goals, self.size, self.horizon, self.hard = goals, int(size), int(horizon), bool(hard)
+        super().__init__(size, horizon)
+        self.goals, self.hard = self._check_cells(goals, "goal cells"), bool(hard)
         self.start = np.array([self.size // 2, self.size // 2])
         self.reset()
 
@@ -282,16 +307,8 @@ class DarkRoomEnv:
     def n_envs(self) -> int:
         return len(self.goals)
 
-    @property
-    def n_observations(self) -> int:
-        return self.size * self.size
-
     def subset(self, index) -> "DarkRoomEnv":
         return DarkRoomEnv(self.goals[index], self.size, self.horizon, self.hard)
-
-    def observations(self) -> np.ndarray:
-        """``[n]`` current observation (cell index) of every environment."""
-        return self.positions[:, 0] * self.size + self.positions[:, 1]
 
     def reset(self) -> np.ndarray:
         self.positions = np.tile(self.start, (self.n_envs, 1))
@@ -301,10 +318,7 @@ class DarkRoomEnv:
         return self.observations()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        actions = np.asarray(actions, dtype=np.int64)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions must have shape ({self.n_envs},), got {actions.shape}")
-        self.positions = darkroom_move(self.positions, actions, self.size)
+        self.positions = darkroom_move(self.positions, self._check_actions(actions), self.size)
         on_goal = (self.positions == self.goals).all(axis=1)
         rewards = on_goal.astype(np.float32)  # counted after the move
         self.t += 1
@@ -316,7 +330,7 @@ class DarkRoomEnv:
         return self.observations(), rewards
 
 
-class KeyToDoorEnv:
+class KeyToDoorEnv(GridWorld):
     """Batched Dark Key-to-Door (Laskin et al. 2022): find an invisible key, then an invisible door.
 
     One task = (key cell, door cell). Each episode starts at a uniformly random cell; the
@@ -326,34 +340,20 @@ class KeyToDoorEnv:
     come from ``seed``, so two runs with the same seed see the same starts (common random numbers).
     """
 
-    n_actions = 5
-
     def __init__(self, keys: np.ndarray, doors: np.ndarray, size: int = 9, horizon: int = 50, seed: int = 0):
-        if not isinstance(size, (int, np.integer)) or size < 2:
-            raise ValueError(f"Key-to-Door size must be an integer >= 2, got {size!r}")
-        if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ValueError(f"Key-to-Door horizon must be an integer >= 1, got {horizon!r}")
-        keys, doors = np.asarray(keys, dtype=np.int64), np.asarray(doors, dtype=np.int64)
-        if keys.ndim != 2 or keys.shape[1] != 2 or keys.shape != doors.shape or len(keys) == 0:
-            raise ValueError(f"keys and doors must be matching non-empty [n, 2] arrays, got {keys.shape} and {doors.shape}")
-        if min(keys.min(), doors.min()) < 0 or max(keys.max(), doors.max()) >= size:
-            raise ValueError(f"key and door cells must lie inside the {size}x{size} room")
-        self.keys, self.doors, self.size, self.horizon, self.seed = keys, doors, int(size), int(horizon), seed
+        super().__init__(size, horizon)
+        self.keys, self.doors = self._check_cells(keys, "key cells"), self._check_cells(doors, "door cells")
+        if self.keys.shape != self.doors.shape:
+            raise ValueError(f"keys and doors must be matching [n, 2] arrays, got {self.keys.shape} and {self.doors.shape}")
+        self.seed = seed
         self.reset()
 
     @property
     def n_envs(self) -> int:
         return len(self.keys)
 
-    @property
-    def n_observations(self) -> int:
-        return self.size * self.size
-
     def subset(self, index) -> "KeyToDoorEnv":
         return KeyToDoorEnv(self.keys[index], self.doors[index], self.size, self.horizon, self.seed)
-
-    def observations(self) -> np.ndarray:
-        return self.positions[:, 0] * self.size + self.positions[:, 1]
 
     def _random_starts(self, n: int) -> np.ndarray:
         return self.rng.integers(0, self.size, size=(n, 2))
@@ -368,10 +368,7 @@ class KeyToDoorEnv:
         return self.observations()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        actions = np.asarray(actions, dtype=np.int64)
-        if actions.shape != (self.n_envs,):
-            raise ValueError(f"actions must have shape ({self.n_envs},), got {actions.shape}")
-        self.positions = darkroom_move(self.positions, actions, self.size)
+        self.positions = darkroom_move(self.positions, self._check_actions(actions), self.size)
         at_key = (self.positions == self.keys).all(axis=1)
         at_door = (self.positions == self.doors).all(axis=1)
         opens_door = self.has_key & at_door  # the key must have been picked up on an earlier step

@@ -283,12 +283,12 @@ def run_gymnasium(policy, env, n_episodes: int, seed: int = 0) -> tuple[np.ndarr
     return returns, trajectory
 
 
-def episode_returns(trajectories: Trajectories, episode_len: int) -> np.ndarray:
-    """``[n_runs, n_episodes]`` return of each fixed-length episode of each rollout."""
-    n, T = trajectories.rewards.shape
+def episode_returns(rewards: np.ndarray, episode_len: int) -> np.ndarray:
+    """``[n_runs, n_episodes]`` return of each fixed-length episode, from rewards ``[n_runs, T]``."""
+    n, T = rewards.shape
     if episode_len < 1 or T % episode_len:
         raise ValueError(f"{T} steps are not a whole number of {episode_len}-step episodes")
-    return trajectories.rewards.reshape(n, T // episode_len, episode_len).sum(axis=2)
+    return rewards.reshape(n, T // episode_len, episode_len).sum(axis=2)
 
 
 def steps_to_reach(curve: np.ndarray, threshold: float, steps_per_point: float) -> float:
@@ -299,3 +299,57 @@ def steps_to_reach(curve: np.ndarray, threshold: float, steps_per_point: float) 
     """
     hits = np.nonzero(np.asarray(curve) >= threshold)[0]
     return float((hits[0] + 1) * steps_per_point) if len(hits) else float("inf")
+
+
+@dataclass
+class GridEvaluation:
+    """Returns of one method on a set of grid goals, over several runs.
+
+    ``returns[r, g, e]`` is the return of run ``r`` (a training seed x evaluation seed, or an
+    independent run of a source algorithm) on goal ``g`` in episode ``e``.
+    """
+
+    returns: np.ndarray
+    """``[n_runs, n_goals, n_episodes]`` episode returns."""
+    optimal: np.ndarray
+    """``[n_goals]`` best possible return per episode on each goal."""
+    observations: np.ndarray
+    """``[n_runs, n_goals, n_steps]`` the cells visited (for pictures of paths)."""
+    groups: np.ndarray
+    """``[n_runs]`` group (e.g. training seed) of each run; the plots' band is the spread over groups."""
+
+    @property
+    def fraction_of_optimal(self) -> np.ndarray:
+        """``[n_runs, n_episodes]`` return as a fraction of the optimal, averaged over goals."""
+        return (self.returns / self.optimal[None, :, None]).mean(axis=1)
+
+    def curves_by_group(self) -> np.ndarray:
+        """``[n_groups, n_episodes]`` fraction of optimal, averaged within each group."""
+        return np.stack([self.fraction_of_optimal[self.groups == g].mean(axis=0) for g in np.unique(self.groups)])
+
+    def last_episodes(self, k: int = 10) -> tuple[float, float]:
+        """Mean fraction of optimal over the last ``k`` episodes: (mean, std over groups)."""
+        per_group = self.curves_by_group()[:, -k:].mean(axis=1)
+        return float(per_group.mean()), float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
+
+
+def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 20) -> GridEvaluation:
+    """Run each policy (e.g. one AD model per training seed) on every goal, ``n_eval_seeds`` times.
+
+    All goals and evaluation seeds of one policy run in one batched rollout; evaluation
+    seeds differ only in the policy's random draws (Dark Room itself is deterministic).
+    """
+    from .envs import DarkRoomEnv, darkroom_optimal_return
+
+    goal_cells = np.asarray(goal_cells)
+    goals = np.stack(np.divmod(goal_cells, size), axis=1)
+    returns, observations, groups = [], [], []
+    for p, policy in enumerate(policies):
+        env = DarkRoomEnv(np.tile(goals, (n_eval_seeds, 1)), size, horizon)
+        traj = rollout(env, policy, n_episodes * horizon, seed=seed + 1000 * p)
+        returns.append(episode_returns(traj.rewards, horizon).reshape(n_eval_seeds, len(goals), n_episodes))
+        observations.append(traj.observations.reshape(n_eval_seeds, len(goals), -1).astype(np.int16))
+        groups += [p] * n_eval_seeds
+    return GridEvaluation(
+        np.concatenate(returns), darkroom_optimal_return(goals, size, horizon), np.concatenate(observations), np.array(groups)
+    )

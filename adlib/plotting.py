@@ -16,6 +16,7 @@ METHOD_COLORS = {
     "AD (early)": "#9ecae1",
     "AD (late)": "#1f77b4",
     "AD greedy": "#6baed6",
+    "AD (training goals)": "#17becf",
     "AD (Thompson data)": "#08519c",
     "ED": "#ff7f0e",
     "optimistic greedy": "#d62728",

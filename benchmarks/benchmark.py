@@ -4,7 +4,8 @@ Prints:
   1. environment + source steps per second (batched over bandits);
   2. training tokens per second for the chapter-1 model;
   3. in-context rollout steps per second with and without the KV cache, at 100 and 200
-     steps of context, and the speed-up per step at the end of the context.
+     steps of context, and the speed-up per step at the end of the context;
+  4. the cached step's cost early and late in a 100-episode Dark Room run (it should not grow).
 """
 
 from __future__ import annotations
@@ -71,6 +72,30 @@ def bench_rollouts(n_envs: int) -> None:
               f"speed-up {cached / full:5.1f}x over the rollout, {cached_tail / full_tail:5.1f}x per step at {context} steps of context")
 
 
+def bench_long_context() -> None:
+    """Dark Room, 4-episode context: the cached step must cost the same in episode 100 as in episode 5."""
+    from adlib.envs import DarkRoomEnv, darkroom_goals
+
+    torch.manual_seed(0)
+    model = ADTransformer(ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=80, d_model=64, n_layers=2,
+                                   n_heads=4, d_ff=128, dropout=0.0, attn_dropout=0.0)).eval()
+    env = DarkRoomEnv(np.repeat(darkroom_goals(9)[:16], 5, axis=0))
+    policy = InContextPolicy(model)
+    policy.reset(env.n_envs, np.random.default_rng(0))
+    obs = env.reset()
+    per_episode = []
+    for _ in range(100):
+        start = time.perf_counter()
+        for _ in range(20):
+            actions = policy.act(obs)
+            obs, rewards = env.step(actions)
+            policy.observe(actions, rewards)
+        per_episode.append((time.perf_counter() - start) / 20)
+    early, late = np.median(per_episode[4:10]), np.median(per_episode[-10:])
+    print(f"  Dark Room, 80 rollouts, context 80: {early * 1e3:.2f} ms/step in episodes 5-10, "
+          f"{late * 1e3:.2f} ms/step in episodes 91-100 (ratio {late / early:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bandits", type=int, default=32_000)
@@ -82,6 +107,7 @@ def main() -> None:
     print("1. sources"), bench_sources(args.bandits)
     print("2. training"), bench_training(args.train_steps)
     print("3. in-context rollouts"), bench_rollouts(args.rollout_envs)
+    print("4. step cost over a long in-context run"), bench_long_context()
 
 
 if __name__ == "__main__":

@@ -57,18 +57,22 @@ def test_gymnasium_envs_pass_check_env(env_id):
     assert env.observation_space.contains(obs) and "goal" in info
 
 
-def test_batch_equals_single_gymnasium_env_on_fixed_actions():
+@pytest.mark.parametrize("env_id, size, hard", [("adlib/DarkRoom-9x9-v0", 9, False), ("adlib/DarkRoomHard-17x17-v0", 17, True)])
+def test_batch_equals_single_gymnasium_env_on_fixed_actions(env_id, size, hard):
     rng = np.random.default_rng(0)
-    goals = darkroom_goals(9)[rng.choice(81, size=12, replace=False)]
-    actions = rng.integers(0, 5, size=(12, 60))  # three 20-step episodes
-    batch = DarkRoomEnv(goals)
+    centre = size // 2
+    # Goals near the centre, so random actions reach some of them (and Hard episodes end early).
+    goals = np.array([[centre + dr, centre + dc] for dr in (-2, -1, 0, 1) for dc in (-1, 0, 1)])
+    actions = rng.integers(0, 5, size=(len(goals), 60))  # three 20-step episodes
+    batch = DarkRoomEnv(goals, size=size, hard=hard)
     obs_b, rew_b = [batch.reset()], []
     for t in range(60):
         o, r = batch.step(actions[:, t])
         obs_b.append(o), rew_b.append(r)
     obs_b, rew_b = np.array(obs_b[:-1]).T, np.array(rew_b).T  # obs at which each action was taken
+    assert rew_b.sum() > 0
     for i, goal in enumerate(goals):
-        env = gymnasium.make("adlib/DarkRoom-9x9-v0")
+        env = gymnasium.make(env_id)
         obs, _ = env.reset(options={"goal": goal})
         for t in range(60):
             assert obs == obs_b[i, t]
@@ -83,7 +87,7 @@ def test_batch_equals_single_gymnasium_env_on_fixed_actions():
     [
         (dict(goals=np.array([[9, 0]])), "inside"),
         (dict(goals=np.array([1, 2])), r"\[n, 2\]"),
-        (dict(goals=np.array([[0, 0]]), size=1), "size"),
+        (dict(goals=np.array([[0, 0]]), size=1), "grid size"),
         (dict(goals=np.array([[0, 0]]), horizon=0), "horizon"),
     ],
 )
@@ -230,3 +234,17 @@ def test_key_to_door_gymnasium_matches_batch():
         assert r == mr[0] and o == mirror.final_observations[0]
         if terminated or truncated:
             break
+
+
+def test_evaluate_on_goals_shapes_and_oracle_like_values():
+    from adlib.evaluation import evaluate_on_goals
+    from adlib.sources import RandomPolicy
+
+    ev = evaluate_on_goals([RandomPolicy(5), RandomPolicy(5)], [40, 0, 31], n_episodes=4, n_eval_seeds=3, seed=0)
+    assert ev.returns.shape == (6, 3, 4) and ev.observations.shape == (6, 3, 80)
+    np.testing.assert_array_equal(ev.optimal, [20, 13, 20])
+    assert ev.curves_by_group().shape == (2, 4)
+    # Random never beats the optimum, and at the centre goal it scores often (no-op keeps it there).
+    assert (ev.fraction_of_optimal <= 1).all() and ev.returns[:, 0].mean() > 1
+    mean, std = ev.last_episodes(2)
+    assert 0 <= mean <= 1 and std >= 0

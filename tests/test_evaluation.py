@@ -86,12 +86,11 @@ def test_grouped_accessors_match_arrays(rng):
 
 
 def test_episode_returns_and_steps_to_reach():
-    from adlib.evaluation import Trajectories, episode_returns, steps_to_reach
+    from adlib.evaluation import episode_returns, steps_to_reach
 
     rewards = np.array([[0, 1, 1, 0, 1, 1], [0, 0, 0, 1, 1, 1]], dtype=np.float32)
-    traj = Trajectories(np.zeros((2, 6), int), np.zeros((2, 6), int), rewards)
-    np.testing.assert_array_equal(episode_returns(traj, 3), [[2, 2], [0, 3]])
+    np.testing.assert_array_equal(episode_returns(rewards, 3), [[2, 2], [0, 3]])
     with pytest.raises(ValueError, match="whole number"):
-        episode_returns(traj, 4)
+        episode_returns(rewards, 4)
     assert steps_to_reach([0.1, 0.5, 0.9, 0.95], 0.8, 20) == 60  # three episodes of 20 steps
     assert steps_to_reach([0.1, 0.5], 0.8, 20) == float("inf")

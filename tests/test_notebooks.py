@@ -63,3 +63,17 @@ def test_reproducibility_page_lists_the_runs(executed):
     nb = json.loads((out / "99_reproducibility.ipynb").read_text())
     text = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     assert "01_bandit" in text
+
+
+@pytest.mark.notebook
+def test_darkroom_chapter_headline_numbers(executed):
+    _, results = executed
+    r = json.loads((results / "02_darkroom.json").read_text())
+    assert r["scale"] == "small" and r["runtime_seconds"] > 0
+    assert len(r["goals"]["held_out"]) == 16 and not set(r["goals"]["held_out"]) & set(r["goals"]["train"])
+    assert 14 < r["goals"]["mean_optimal_held_out"] < 20
+    for key in ("ad_held_out", "ad_held_out_greedy", "ad_training_goals"):
+        assert 0 <= r[key]["first_episode"] <= 1 and 0 <= r[key]["last_10"]["mean"] <= 1
+    assert r["random_held_out"]["last_10"] < 0.2  # random rarely finds a goal
+    assert set(r["context_ablation_last_10"]) == {"1", "2", "4"}
+    assert set(r["steps_to_fraction_of_optimal"]["0.8"]) >= {"AD", "source"}
