@@ -104,5 +104,10 @@ def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: st
     ax.plot(cols + jitter, rows + jitter, "-o", color="#1f77b4", markersize=3, linewidth=1, alpha=0.8)
     ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7)
     ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14)
-    ax.set(xlim=(-0.5, size - 0.5), ylim=(size - 0.5, -0.5), xticks=[], yticks=[], title=title, aspect="equal")
+    ax.set(xlim=(-0.5, size - 0.5), ylim=(size - 0.5, -0.5), xticks=[], yticks=[], aspect="equal")
+    ax.set_title(title, fontsize="small")
+    for spine in ax.spines.values():  # the room's walls
+        spine.set_visible(True)
+        spine.set_color("k")
+    ax.grid(False)
     return ax
