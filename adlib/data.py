@@ -25,7 +25,7 @@ import torch
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .envs import DarkRoomEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
-from .sources import UCB1, BestArmOracle, EpsilonGreedy, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling
+from .sources import UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
 
@@ -260,6 +260,8 @@ class DarkRoomDataConfig:
 
     goals: tuple
     """Goal cells (observation indices ``row * size + col``) to record histories on."""
+    source: str = "q_learning"
+    """``q_learning`` (learning histories, for AD) or ``expert`` (shortest paths only, for ED)."""
     histories_per_goal: int = 4
     """Independent learning runs (different seeds) per goal."""
     n_episodes: int = 100
@@ -281,10 +283,16 @@ class DarkRoomDataConfig:
             raise ValueError(f"goal cells must lie in [0, {self.size * self.size})")
         if self.histories_per_goal < 1 or self.n_episodes < 1:
             raise ValueError("histories_per_goal and n_episodes must be >= 1")
+        if self.source not in ("q_learning", "expert"):
+            raise ValueError(f"Dark Room source must be 'q_learning' or 'expert', got {self.source!r}")
 
 
-def darkroom_source(config: DarkRoomDataConfig) -> QLearning:
-    """The Q-learning source a :class:`DarkRoomDataConfig` describes."""
+def darkroom_source(config: DarkRoomDataConfig, goals: np.ndarray | None = None):
+    """The source a :class:`DarkRoomDataConfig` describes (the expert needs the ``[n, 2]`` goals)."""
+    if config.source == "expert":
+        if goals is None:
+            raise ValueError("the expert source needs the goal of every environment")
+        return DarkRoomExpert(goals, config.size)
     return QLearning(
         config.size * config.size, DarkRoomEnv.n_actions, learning_rate=config.learning_rate, discount=config.discount,
         epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end, epsilon_decay_episodes=config.epsilon_decay_episodes,
@@ -296,7 +304,7 @@ def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories
     goal_ids = np.repeat(np.array(config.goals), config.histories_per_goal)
     goals = np.stack(np.divmod(goal_ids, config.size), axis=1)
     env = DarkRoomEnv(goals, config.size, config.horizon)
-    traj = rollout(env, darkroom_source(config), config.n_episodes * config.horizon, seed=config.seed)
+    traj = rollout(env, darkroom_source(config, goals), config.n_episodes * config.horizon, seed=config.seed)
     meta = {"config": to_jsonable(config), "goal": goal_ids.tolist(), "episode_len": config.horizon}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, DarkRoomEnv.n_actions, config.size**2, meta)
 
@@ -304,3 +312,23 @@ def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories
 def darkroom_histories(config: DarkRoomDataConfig, use_cache: bool = True) -> LearningHistories:
     """The Dark Room dataset for ``config``, from the artefact cache when it was made before."""
     return _cached_histories(config, "darkroom", generate_darkroom_histories, use_cache)
+
+
+def episodes_at_level(histories: LearningHistories, optimal: np.ndarray, level: float, n_episodes: int, episode_len: int):
+    """For each history, the ``n_episodes`` episodes whose return is closest to ``level`` x optimal.
+
+    Returns ``(observations, actions, rewards)``, each ``[n_histories, n_episodes * episode_len]``,
+    the chosen episodes in their original order (so a prompt still reads as learning), and
+    the ``[n_histories]`` mean fraction of optimal they actually achieve.
+    """
+    if not 0 <= level <= 1:
+        raise ValueError(f"level must be a fraction of the optimal return in [0, 1], got {level}")
+    n, T = histories.actions.shape
+    if T % episode_len or n_episodes > T // episode_len:
+        raise ValueError(f"cannot take {n_episodes} episodes of {episode_len} steps from histories of {T} steps")
+    shape = (n, T // episode_len, episode_len)
+    fraction = histories.rewards.reshape(shape).sum(axis=2) / np.asarray(optimal)[:, None]
+    chosen = np.sort(np.argsort(np.abs(fraction - level), axis=1, kind="stable")[:, :n_episodes], axis=1)  # [n, k]
+    rows = np.arange(n)[:, None]
+    pick = lambda a: a.reshape(shape)[rows, chosen].reshape(n, -1)  # noqa: E731
+    return pick(histories.observations), pick(histories.actions), pick(histories.rewards), fraction[rows, chosen].mean(axis=1)

@@ -72,6 +72,17 @@ def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None,
 class InContextPolicy:
     """A frozen AD model acting in a batch of environments, learning only through its context.
 
+    The agent API of the book. In a batch of environments::
+
+        agent = InContextPolicy(model)           # sampled actions; greedy=True for argmax
+        agent.reset(n_envs, rng)                 # empty context
+        actions = agent.act(observations)        # [n_envs] -> [n_envs]
+        agent.observe(actions, rewards)          # the outcome joins the context
+
+    or let :func:`rollout` drive it; in any Gymnasium environment with the same Discrete
+    spaces, :func:`run_gymnasium` does the same loop. The KV cache holds at most
+    ``context_len`` steps, so each step costs the same in episode 100 as in episode 2.
+
     Args:
         model: a trained :class:`ADTransformer` (put in eval mode here).
         greedy: take the most likely action (True) or sample from the model's distribution (False).
@@ -97,6 +108,20 @@ class InContextPolicy:
         self.last_probs: np.ndarray | None = None
 
     @torch.inference_mode()
+    def prompt(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Fill the context with a given history (``[n_envs, T]`` each) before acting.
+
+        Call after :meth:`reset`. The model reads the prompt exactly as if it had acted it
+        out itself; its next action then continues from the prompt's last step.
+        """
+        observations, actions, rewards = np.asarray(observations), np.asarray(actions), np.asarray(rewards)
+        if not observations.shape == actions.shape == rewards.shape or observations.shape[0] != len(self.prev_actions):
+            raise ValueError(f"a prompt needs [n_envs={len(self.prev_actions)}, T] observations, actions and rewards")
+        for t in range(observations.shape[1]):
+            self.action_probs(observations[:, t])
+            self.observe(actions[:, t], rewards[:, t])
+
+    @torch.inference_mode()
     def action_probs(self, obs: np.ndarray) -> np.ndarray:
         """The model's distribution over the next action, ``[n_envs, n_actions]``; advances the context."""
         obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.long, device=self.device)
@@ -120,6 +145,24 @@ class InContextPolicy:
     def observe(self, actions: np.ndarray, rewards: np.ndarray, **transition) -> None:
         self.prev_actions = torch.as_tensor(np.asarray(actions), dtype=torch.long, device=self.device)
         self.prev_rewards = torch.as_tensor(np.asarray(rewards), dtype=torch.float32, device=self.device)
+
+
+class PromptedPolicy:
+    """An in-context policy whose every rollout starts from a given prompt (e.g. demonstrations)."""
+
+    def __init__(self, policy: InContextPolicy, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray):
+        self.policy, self.prompt = policy, (observations, actions, rewards)
+        self.n_actions, self.name = policy.n_actions, f"{policy.name} (prompted)"
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.policy.reset(n_envs, rng)
+        self.policy.prompt(*self.prompt)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.act(obs)
+
+    def observe(self, actions, rewards, **transition) -> None:
+        self.policy.observe(actions, rewards, **transition)
 
 
 @dataclass

@@ -43,7 +43,7 @@ def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, 
     """Plot the mean of ``curves [n_groups, n_steps]`` with a +/- 1 std band over groups."""
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     x = np.arange(1, curves.shape[1] + 1) if x is None else x
-    color = color or color_for(label)
+    color = color_for(label) if color is None else color
     mean = curves.mean(axis=0)
     line = ax.plot(x, mean, label=label, color=color, **kwargs)
     if curves.shape[0] > 1:

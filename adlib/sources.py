@@ -241,3 +241,35 @@ class QLearning:
         self.q[rows, self.obs, actions] += self.learning_rate * (target - self.q[rows, self.obs, actions])
         if done is not None:
             self.episodes += np.asarray(done, dtype=np.int64)
+
+
+class DarkRoomExpert:
+    """The optimal Dark Room policy: walk a shortest path to the goal, then stay.
+
+    Used for Expert Distillation (ED): histories with no exploration and no improvement.
+    Among the moves that shorten the distance it picks one at random, so expert paths vary.
+    """
+
+    name = "expert"
+
+    def __init__(self, goals: np.ndarray, size: int = 9):
+        self.goals = np.asarray(goals, dtype=np.int64)
+        if self.goals.ndim != 2 or self.goals.shape[1] != 2:
+            raise ValueError(f"goals must be an [n, 2] array of (row, col), got shape {self.goals.shape}")
+        self.size, self.n_actions = int(size), 5
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        if n_envs != len(self.goals):
+            raise ValueError(f"expert knows the goals of {len(self.goals)} tasks, asked to act in {n_envs}")
+        self.rng = rng
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        rows, cols = np.divmod(np.asarray(obs), self.size)
+        d_row, d_col = self.goals[:, 0] - rows, self.goals[:, 1] - cols
+        # Candidate moves (up, right, down, left) that bring the agent closer; no-op once there.
+        useful = np.stack([d_row < 0, d_col > 0, d_row > 0, d_col < 0], axis=1)
+        choice = np.argmax(useful * self.rng.random(useful.shape), axis=1) + 1
+        return np.where(useful.any(axis=1), choice, 0)
+
+    def observe(self, actions, rewards, **transition) -> None:
+        pass

@@ -248,3 +248,39 @@ def test_evaluate_on_goals_shapes_and_oracle_like_values():
     assert (ev.fraction_of_optimal <= 1).all() and ev.returns[:, 0].mean() > 1
     mean, std = ev.last_episodes(2)
     assert 0 <= mean <= 1 and std >= 0
+
+
+def test_expert_is_optimal_on_every_goal_and_varies_its_paths():
+    from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
+    from adlib.evaluation import episode_returns
+
+    h = generate_darkroom_histories(DarkRoomDataConfig(goals=tuple(range(81)), source="expert", histories_per_goal=2, n_episodes=2))
+    optimal = darkroom_optimal_return(np.stack(np.divmod(np.array(h.meta["goal"]), 9), axis=1))
+    np.testing.assert_array_equal(episode_returns(h.rewards, 20), np.repeat(optimal[:, None], 2, axis=1))
+    goal_0 = np.array(h.meta["goal"]) == 0  # a corner: several shortest paths
+    assert len({tuple(row[:8]) for row in h.actions[goal_0]}) > 1 or len(set(map(tuple, h.actions[goal_0][:, 20:28]))) > 1
+    with pytest.raises(ValueError, match="source"):
+        DarkRoomDataConfig(goals=(1,), source="a3c")
+
+
+def test_prompt_equals_full_forward_over_the_same_history():
+    import torch
+
+    from adlib.evaluation import InContextPolicy
+    from adlib.model import ADConfig, ADTransformer
+
+    torch.manual_seed(0)
+    model = ADTransformer(ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=12, d_model=16, n_layers=2, n_heads=2, d_ff=16)).eval()
+    rng = np.random.default_rng(0)
+    obs, act, rew = rng.integers(0, 81, (3, 30)), rng.integers(0, 5, (3, 30)), rng.random((3, 30)).astype(np.float32)
+    policy = InContextPolicy(model)
+    policy.reset(3, rng)
+    policy.prompt(obs[:, :29], act[:, :29], rew[:, :29])
+    prompted = policy.action_probs(obs[:, 29])
+    prev_a = np.concatenate([np.full((3, 1), 5), act[:, :29]], axis=1)
+    prev_r = np.concatenate([np.zeros((3, 1)), rew[:, :29]], axis=1)
+    with torch.no_grad():
+        full = torch.softmax(model(torch.tensor(obs), torch.tensor(prev_a), torch.tensor(prev_r, dtype=torch.float32))[:, -1], -1)
+    np.testing.assert_allclose(prompted, full.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="prompt needs"):
+        policy.prompt(obs[:2], act[:2], rew[:2])

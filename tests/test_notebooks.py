@@ -77,3 +77,16 @@ def test_darkroom_chapter_headline_numbers(executed):
     assert r["random_held_out"]["last_10"] < 0.2  # random rarely finds a goal
     assert set(r["context_ablation_last_10"]) == {"1", "2", "4"}
     assert set(r["steps_to_fraction_of_optimal"]["0.8"]) >= {"AD", "source"}
+
+
+@pytest.mark.notebook
+def test_expert_distillation_chapter_headline_numbers(executed):
+    _, results = executed
+    r = json.loads((results / "03_expert_distillation.json").read_text())
+    assert r["config_differences_darkroom"] == ["source"]
+    for method in ("AD", "ED"):
+        assert 0 <= r["darkroom_held_out"][method]["last_10"]["mean"] <= 1
+    assert set(r["bandit_step_100"]) == {"AD (Thompson data)", "ED", "Thompson sampling", "random"}
+    assert 25 < r["bandit_step_100"]["Thompson sampling"]["regret"] < 52
+    assert len(r["prompting"]) == 10 and all(0 <= v["prompt_level"] <= 1 for v in r["prompting"].values())
+    assert r["cells_visited_first_5_episodes"]["AD"] >= 1 and r["cells_visited_first_5_episodes"]["ED"] >= 1

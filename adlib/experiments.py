@@ -1,0 +1,123 @@
+"""The book's experiment settings, by scale: one place that chapters reusing each other's
+artefacts read from, so that (for example) chapter 3 builds exactly the configs of chapter 2
+and loads its cached models instead of training them again.
+
+``scale`` is ``"full"`` (the book) or ``"small"`` (the tests): small runs the same code on
+tiny data so every notebook can be checked in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .data import BanditDataConfig, DarkRoomDataConfig
+from .envs import darkroom_split
+from .model import ADConfig
+from .training import TrainConfig
+
+SCALES = ("small", "full")
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+
+
+@dataclass(frozen=True)
+class BanditExperiment:
+    """Chapter 1: 10-armed Gaussian bandits, 100-step histories."""
+
+    scale: str
+    optimistic_data: BanditDataConfig
+    """1a3orn's source: optimistic greedy, initial estimate 15, step size 0.1."""
+    thompson_data: BanditDataConfig
+    """The strong source."""
+    model: ADConfig
+    train: TrainConfig
+    train_seeds: tuple
+    n_eval: int
+    """Fresh bandits every method is evaluated on (split into one group per training seed)."""
+    chunk: int
+    """Rollouts per batch during evaluation (bounds the KV cache's memory)."""
+    horizon: int = 100
+    long_horizon: int = 200
+
+
+def bandit_experiment(scale: str, seed: int = 0) -> BanditExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    n_seeds, steps = (3, 600) if full else (2, 40)
+    optimistic = BanditDataConfig(
+        source="optimistic_greedy", n_histories=10_000 if full else 400, n_steps=100, n_arms=10,
+        initial_value=15.0, step_size=0.1, seed=seed,
+    )
+    return BanditExperiment(
+        scale=scale,
+        optimistic_data=optimistic,
+        thompson_data=BanditDataConfig(**{**optimistic.__dict__, "source": "thompson"}),
+        model=ADConfig(n_actions=10, n_observations=1, context_len=100, d_model=32, n_layers=2, n_heads=2, d_ff=128,
+                       dropout=0.0, attn_dropout=0.0),
+        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 12), checkpoint_steps=(steps // 4,)),
+        train_seeds=tuple(seed + i for i in range(n_seeds)),
+        n_eval=32_000 if full else 600,
+        chunk=2_000 if full else 300,
+    )
+
+
+@dataclass(frozen=True)
+class DarkRoomExperiment:
+    """Chapter 2: Dark Room 9x9, Q-learning source on 65 goals, AD on every 4th episode."""
+
+    scale: str
+    source: DarkRoomDataConfig
+    subsample: int
+    """AD is trained on every ``subsample``-th episode of each history (the paper's subsampling)."""
+    model: ADConfig
+    train: TrainConfig
+    train_seeds: tuple
+    train_goals: tuple
+    test_goals: tuple
+    eval_episodes: int
+    n_eval_seeds: int
+    ablation_seeds: int
+    source_runs: int
+    """Independent runs of the source from scratch on each held-out goal."""
+    size: int = 9
+    horizon: int = 20
+    context_episodes: int = 4
+
+
+def darkroom_experiment(scale: str, seed: int = 0) -> DarkRoomExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    size, horizon, context_episodes = 9, 20, 4
+    train_goals, test_goals = darkroom_split(size, n_test=16)
+    steps = 1500 if full else 30
+    return DarkRoomExperiment(
+        scale=scale,
+        source=DarkRoomDataConfig(
+            goals=tuple(train_goals.tolist()), histories_per_goal=8 if full else 1, n_episodes=100 if full else 20,
+            size=size, horizon=horizon, seed=seed,
+        ),
+        subsample=4,
+        model=ADConfig(n_actions=5, n_observations=size * size, grid_size=size, context_len=context_episodes * horizon,
+                       d_model=64, n_layers=2, n_heads=4, d_ff=128, dropout=0.0, attn_dropout=0.0),
+        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 15)),
+        train_seeds=tuple(seed + i for i in range(3 if full else 2)),
+        train_goals=tuple(train_goals.tolist()),
+        test_goals=tuple(test_goals.tolist()),
+        eval_episodes=100 if full else 6,
+        n_eval_seeds=5 if full else 2,
+        ablation_seeds=2 if full else 1,
+        source_runs=5 if full else 2,
+        size=size, horizon=horizon, context_episodes=context_episodes,
+    )
+
+
+def config_differences(a, b) -> set:
+    """Names of the fields in which two configs of the same dataclass type differ."""
+    import dataclasses
+
+    if type(a) is not type(b) or not dataclasses.is_dataclass(a):
+        raise TypeError(f"can only compare two configs of one dataclass type, got {type(a).__name__} and {type(b).__name__}")
+    return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
