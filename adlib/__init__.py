@@ -2,13 +2,15 @@
 
 One module per concept:
 
-- :mod:`adlib.envs`        batched environments (multi-armed bandits)
-- :mod:`adlib.sources`     batched source RL algorithms whose learning histories AD distils
+- :mod:`adlib.envs`        batched environments (bandits, Dark Room, Dark Key-to-Door) and their
+                           Gymnasium versions (``adlib/DarkRoom-9x9-v0``, ...)
+- :mod:`adlib.sources`     batched source RL algorithms (and experts) whose histories AD distils
 - :mod:`adlib.data`        learning-history datasets and training windows
 - :mod:`adlib.model`       the causal transformer with a sliding-window KV cache
 - :mod:`adlib.training`    the training loop, checkpoints, artefact cache
 - :mod:`adlib.evaluation`  batched in-context rollouts and metrics
 - :mod:`adlib.plotting`    the book's plotting style
+- :mod:`adlib.experiments` each chapter's settings by scale, shared by chapters that reuse artefacts
 - :mod:`adlib.artifacts`   config hashing and atomic file writes
 - :mod:`adlib.runtime`     seeding, device choice, version information
 """
