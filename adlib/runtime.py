@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import random
 import sys
@@ -31,14 +30,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def scale_from_env(default: str = "full") -> str:
-    """The notebooks' scale switch: ``ADLIB_SCALE`` is ``small`` (tests) or ``full`` (the book)."""
-    scale = os.environ.get("ADLIB_SCALE", default)
-    if scale not in ("small", "full"):
-        raise ValueError(f"ADLIB_SCALE must be 'small' or 'full', got {scale!r}")
-    return scale
-
-
 def environment_info() -> dict:
     """Versions of Python and the key packages, for the reproducibility page."""
     import matplotlib
@@ -59,3 +50,21 @@ def environment_info() -> dict:
     except ImportError:  # seaborn is a core dependency; this only guards odd installs
         info["seaborn"] = "not installed"
     return info
+
+
+def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
+    """The fields every chapter's results JSON carries for the reproducibility page.
+
+    ``started`` is the ``time.perf_counter()`` value taken when the notebook began.
+    """
+    import time
+    from datetime import datetime, timezone
+
+    return {
+        "notebook": notebook,
+        "scale": scale,
+        "seeds": seeds,
+        "runtime_seconds": time.perf_counter() - started,
+        "versions": environment_info(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
