@@ -280,6 +280,25 @@ class GridWorld:
             raise ValueError(f"{what} must lie inside the {self.size}x{self.size} room")
         return cells
 
+    def _start_clock(self) -> None:
+        """Every environment at the first step of an episode."""
+        self.t = np.zeros(self.n_envs, dtype=np.int64)
+        self.done = np.zeros(self.n_envs, dtype=bool)
+        self.terminated = np.zeros(self.n_envs, dtype=bool)
+
+    def _tick(self, terminated: np.ndarray) -> np.ndarray:
+        """Count a step and mark which episodes end (terminal, or out of time).
+
+        Records ``final_observations`` before the caller resets the finished environments,
+        restarts their clocks, and returns the ``done`` mask.
+        """
+        self.t += 1
+        self.terminated = terminated
+        self.done = (self.t >= self.horizon) | terminated
+        self.final_observations = self.observations()
+        self.t[self.done] = 0
+        return self.done
+
     def _check_actions(self, actions: np.ndarray) -> np.ndarray:
         actions = np.asarray(actions, dtype=np.int64)
         if actions.shape != (self.n_envs,):
@@ -312,21 +331,15 @@ class DarkRoomEnv(GridWorld):
 
     def reset(self) -> np.ndarray:
         self.positions = np.tile(self.start, (self.n_envs, 1))
-        self.t = np.zeros(self.n_envs, dtype=np.int64)
-        self.done = np.zeros(self.n_envs, dtype=bool)
-        self.terminated = np.zeros(self.n_envs, dtype=bool)
+        self._start_clock()
         return self.observations()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.positions = darkroom_move(self.positions, self._check_actions(actions), self.size)
         on_goal = (self.positions == self.goals).all(axis=1)
         rewards = on_goal.astype(np.float32)  # counted after the move
-        self.t += 1
-        self.terminated = on_goal & self.hard  # Dark Room Hard: reaching the goal ends the episode
-        self.done = (self.t >= self.horizon) | self.terminated
-        self.final_observations = self.observations()  # where each agent ended, before any reset
-        self.positions[self.done] = self.start  # automatic reset for the next episode
-        self.t[self.done] = 0
+        done = self._tick(on_goal & self.hard)  # Dark Room Hard: reaching the goal ends the episode
+        self.positions[done] = self.start  # automatic reset for the next episode
         return self.observations(), rewards
 
 
@@ -362,9 +375,7 @@ class KeyToDoorEnv(GridWorld):
         self.rng = np.random.default_rng(self.seed)
         self.positions = self._random_starts(self.n_envs)
         self.has_key = np.zeros(self.n_envs, dtype=bool)
-        self.t = np.zeros(self.n_envs, dtype=np.int64)
-        self.done = np.zeros(self.n_envs, dtype=bool)
-        self.terminated = np.zeros(self.n_envs, dtype=bool)
+        self._start_clock()
         return self.observations()
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,15 +386,11 @@ class KeyToDoorEnv(GridWorld):
         picks_key = ~self.has_key & at_key
         rewards = (picks_key | opens_door).astype(np.float32)
         self.has_key |= picks_key
-        self.t += 1
-        self.terminated = opens_door
-        self.done = (self.t >= self.horizon) | self.terminated
-        self.final_observations = self.observations()
-        n_done = int(self.done.sum())
+        done = self._tick(opens_door)
+        n_done = int(done.sum())
         if n_done:  # automatic reset: a fresh random start, no key
-            self.positions[self.done] = self._random_starts(n_done)
-            self.has_key[self.done] = False
-            self.t[self.done] = 0
+            self.positions[done] = self._random_starts(n_done)
+            self.has_key[done] = False
         return self.observations(), rewards
 
 
