@@ -103,13 +103,18 @@ def _save(path: Path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
-def _load_model(path: Path, model_config: ADConfig, device) -> ADTransformer:
+def _model_from_state(state: dict, model_config: ADConfig, device) -> ADTransformer:
+    model = ADTransformer(model_config).to(device)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def _load_model(path: Path, model_config: ADConfig, device) -> tuple[ADTransformer, dict]:
+    """The model saved in ``path`` (checked against ``model_config``) and the whole saved payload."""
     payload = torch.load(path, map_location=device, weights_only=False)
     if payload.get("model_config") != to_jsonable(model_config):
         raise ValueError(f"checkpoint {path} was saved for another model config")
-    model = ADTransformer(model_config).to(device)
-    model.load_state_dict(payload["model"])
-    return model.eval()
+    return _model_from_state(payload["model"], model_config, device), payload
 
 
 def train(
@@ -131,10 +136,10 @@ def train(
     run_dir = run_directory(model_config, train_config, data)
     final_path = run_dir / "final.pt"
     if use_cache and final_path.exists():
-        payload = torch.load(final_path, map_location=device, weights_only=False)
+        model, payload = _load_model(final_path, model_config, device)
         return TrainedRun(
-            model=_load_model(final_path, model_config, device),
-            checkpoints={s: _load_model(run_dir / f"step_{s}.pt", model_config, device) for s in train_config.checkpoint_steps},
+            model=model,
+            checkpoints={s: _load_model(run_dir / f"step_{s}.pt", model_config, device)[0] for s in train_config.checkpoint_steps},
             losses=np.asarray(payload["losses"]),
             run_dir=run_dir,
             from_cache=True,
@@ -159,6 +164,7 @@ def train(
         losses, start = list(snap["losses"]), snap["step"]
 
     meta = {"model_config": to_jsonable(model_config), "train_config": to_jsonable(train_config), "data": data.fingerprint}
+    kept: dict[int, dict] = {}  # step -> weights of the checkpoints reached in this call
     model.train()
     tokens = 0
     t0 = time.perf_counter()
@@ -178,31 +184,28 @@ def train(
         done = step + 1
         if done % 50 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", tok_s=f"{tokens / (time.perf_counter() - t0):,.0f}")
-        if use_cache and done in train_config.checkpoint_steps:
-            _save(run_dir / f"step_{done}.pt", {**meta, "model": model.state_dict(), "step": done})
+        if done in train_config.checkpoint_steps:
+            kept[done] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if use_cache:
+                _save(run_dir / f"step_{done}.pt", {**meta, "model": kept[done], "step": done})
         if use_cache and done % train_config.save_every == 0 and done < train_config.steps:
             _save(resume_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(), "losses": losses, "step": done,
             })
-        if not use_cache and done in train_config.checkpoint_steps:
-            meta.setdefault("_in_memory", {})[done] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     bar.close()
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
     model.eval()
 
-    in_memory = meta.pop("_in_memory", {})
     if use_cache:
         _save(final_path, {**meta, "model": model.state_dict(), "losses": losses, "tokens_per_second": tokens_per_second})
         if resume_path.exists():
             resume_path.unlink()
-        checkpoints = {s: _load_model(run_dir / f"step_{s}.pt", model_config, device) for s in train_config.checkpoint_steps}
-    else:
-        checkpoints = {}
-        for s, state in in_memory.items():
-            checkpoints[s] = ADTransformer(model_config).to(device)
-            checkpoints[s].load_state_dict(state)
-            checkpoints[s].eval()
+    # Checkpoints passed before a resume exist only on disk.
+    checkpoints = {
+        s: _model_from_state(kept[s], model_config, device) if s in kept else _load_model(run_dir / f"step_{s}.pt", model_config, device)[0]
+        for s in train_config.checkpoint_steps
+    }
     return TrainedRun(model, checkpoints, np.asarray(losses), run_dir if use_cache else None, False, tokens_per_second)
 
 
