@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .envs import DarkRoomEnv, darkroom_optimal_return
 from .model import ADTransformer
 
 
@@ -295,9 +296,9 @@ def run_gymnasium(policy, env, n_episodes: int, seed: int = 0) -> tuple[np.ndarr
         raise ValueError("run_gymnasium needs Discrete observation and action spaces")
     if env.action_space.n != policy.n_actions:
         raise ValueError(f"environment has {env.action_space.n} actions, the policy {policy.n_actions}")
-    n_obs = getattr(getattr(policy, "model", None), "config", None)
-    if n_obs is not None and env.observation_space.n > n_obs.n_observations:
-        raise ValueError(f"environment has {env.observation_space.n} observations, the model knows {n_obs.n_observations}")
+    model_config = getattr(getattr(policy, "model", None), "config", None)
+    if model_config is not None and env.observation_space.n > model_config.n_observations:
+        raise ValueError(f"environment has {env.observation_space.n} observations, the model knows {model_config.n_observations}")
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     policy.reset(1, np.random.default_rng([seed, 0]))
@@ -382,8 +383,6 @@ def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, 
     All goals and evaluation seeds of one policy run in one batched rollout; evaluation
     seeds differ only in the policy's random draws (Dark Room itself is deterministic).
     """
-    from .envs import DarkRoomEnv, darkroom_optimal_return
-
     goal_cells = np.asarray(goal_cells)
     goals = np.stack(np.divmod(goal_cells, size), axis=1)
     returns, observations, groups = [], [], []

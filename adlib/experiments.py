@@ -8,6 +8,7 @@ tiny data so every notebook can be checked in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .data import BanditDataConfig, DarkRoomDataConfig
@@ -54,7 +55,7 @@ def bandit_experiment(scale: str, seed: int = 0) -> BanditExperiment:
     return BanditExperiment(
         scale=scale,
         optimistic_data=optimistic,
-        thompson_data=BanditDataConfig(**{**optimistic.__dict__, "source": "thompson"}),
+        thompson_data=dataclasses.replace(optimistic, source="thompson"),
         model=ADConfig(n_actions=10, n_observations=1, context_len=100, d_model=32, n_layers=2, n_heads=2, d_ff=128,
                        dropout=0.0, attn_dropout=0.0),
         train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 12), checkpoint_steps=(steps // 4,)),
@@ -116,8 +117,6 @@ def darkroom_experiment(scale: str, seed: int = 0) -> DarkRoomExperiment:
 
 def config_differences(a, b) -> set:
     """Names of the fields in which two configs of the same dataclass type differ."""
-    import dataclasses
-
     if type(a) is not type(b) or not dataclasses.is_dataclass(a):
         raise TypeError(f"can only compare two configs of one dataclass type, got {type(a).__name__} and {type(b).__name__}")
     return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}

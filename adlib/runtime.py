@@ -5,6 +5,8 @@ from __future__ import annotations
 import platform
 import random
 import sys
+import time
+from datetime import datetime, timezone
 
 import numpy as np
 import torch
@@ -57,9 +59,6 @@ def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
 
     ``started`` is the ``time.perf_counter()`` value taken when the notebook began.
     """
-    import time
-    from datetime import datetime, timezone
-
     return {
         "notebook": notebook,
         "scale": scale,
