@@ -194,6 +194,10 @@ class BanditDataConfig:
     """Task sampler: arms that are never the best arm."""
     required_best_arm: int | None = None
     """Task sampler: an arm that is always the best arm."""
+    favoured_arms: tuple = ()
+    """Task sampler, the paper's adversarial split: arms that hold a task's highest means with
+    probability ``favoured_fraction`` (and its lowest otherwise); e.g. the odd arms."""
+    favoured_fraction: float = 0.95
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -223,7 +227,8 @@ def sample_bandit_tasks(config: BanditDataConfig, n_tasks: int, rng: np.random.G
     """Tasks from the distribution a :class:`BanditDataConfig` describes."""
     sampler = sample_gaussian_bandits if config.kind == "gaussian" else sample_bernoulli_bandits
     return sampler(
-        n_tasks, config.n_arms, rng, excluded_best_arms=config.excluded_best_arms, required_best_arm=config.required_best_arm
+        n_tasks, config.n_arms, rng, excluded_best_arms=config.excluded_best_arms, required_best_arm=config.required_best_arm,
+        favoured_arms=config.favoured_arms, favoured_fraction=config.favoured_fraction,
     )
 
 

@@ -150,24 +150,36 @@ class BanditEnv:
         return np.zeros(self.n_envs, dtype=np.int64), rewards.astype(np.float32)
 
 
-def _check_best_arm_constraints(n_arms: int, excluded_best_arms: Iterable[int], required_best_arm: int | None) -> set:
-    excluded = set(int(a) for a in excluded_best_arms)
-    for arm in excluded | ({required_best_arm} if required_best_arm is not None else set()):
+def _check_best_arm_constraints(
+    n_arms: int, excluded_best_arms: Iterable[int], required_best_arm: int | None, favoured_arms: Iterable[int], favoured_fraction: float
+) -> tuple[set, set]:
+    excluded, favoured = set(int(a) for a in excluded_best_arms), set(int(a) for a in favoured_arms)
+    for arm in excluded | favoured | ({required_best_arm} if required_best_arm is not None else set()):
         if not 0 <= arm < n_arms:
             raise ValueError(f"arm {arm} does not exist in a {n_arms}-armed bandit")
     if len(excluded) >= n_arms:
         raise ValueError("excluded_best_arms excludes every arm: no task can satisfy it")
     if required_best_arm is not None and required_best_arm in excluded:
         raise ValueError(f"arm {required_best_arm} is both required and excluded as best arm")
-    return excluded
+    if favoured:
+        if len(favoured) >= n_arms:
+            raise ValueError("favoured_arms must leave at least one arm out, or it favours nothing")
+        if excluded or required_best_arm is not None:
+            raise ValueError("favoured_arms cannot be combined with excluded_best_arms or required_best_arm")
+    if not 0.0 <= favoured_fraction <= 1.0:
+        raise ValueError(f"favoured_fraction must be in [0, 1], got {favoured_fraction}")
+    return excluded, favoured
 
 
-def _sample_bandits(draw, n_tasks: int, n_arms: int, kind: str, excluded_best_arms, required_best_arm) -> BanditTasks:
+def _sample_bandits(
+    rng: np.random.Generator, draw, n_tasks: int, n_arms: int, kind: str,
+    excluded_best_arms, required_best_arm, favoured_arms, favoured_fraction: float,
+) -> BanditTasks:
     if n_tasks < 1:
         raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
     if n_arms < 2:
         raise ValueError(f"a bandit needs at least 2 arms, got {n_arms}")
-    excluded = _check_best_arm_constraints(n_arms, excluded_best_arms, required_best_arm)
+    excluded, favoured = _check_best_arm_constraints(n_arms, excluded_best_arms, required_best_arm, favoured_arms, favoured_fraction)
     means = draw((n_tasks, n_arms))
     if required_best_arm is not None:
         # Arm means are i.i.d., so moving each task's best mean to the required arm (a swap)
@@ -181,6 +193,22 @@ def _sample_bandits(draw, n_tasks: int, n_arms: int, kind: str, excluded_best_ar
         while bad.any():
             means[bad] = draw((int(bad.sum()), n_arms))
             bad = np.isin(means.argmax(axis=1), list(excluded))
+    if favoured:
+        # The paper's adversarial split, as a ranking: in a favoured task every favoured arm
+        # has a higher mean than every other arm; in the rest, every other arm beats every
+        # favoured one. Within each side the means are shuffled, so no arm is singled out.
+        favoured_order = rng.permuted(np.tile(sorted(favoured), (n_tasks, 1)), axis=1)
+        other_order = rng.permuted(np.tile(sorted(set(range(n_arms)) - favoured), (n_tasks, 1)), axis=1)
+        is_favoured = rng.random(n_tasks) < favoured_fraction
+        # [n_tasks, n_arms]: which arm receives the 1st, 2nd, ... highest mean of its task
+        receivers = np.where(
+            is_favoured[:, None],
+            np.concatenate([favoured_order, other_order], axis=1),
+            np.concatenate([other_order, favoured_order], axis=1),
+        )
+        ranked = -np.sort(-means, axis=1)
+        means = np.empty_like(ranked)
+        means[np.arange(n_tasks)[:, None], receivers] = ranked
     return BanditTasks(means, kind)
 
 
@@ -191,6 +219,8 @@ def sample_gaussian_bandits(
     *,
     excluded_best_arms: Iterable[int] = (),
     required_best_arm: int | None = None,
+    favoured_arms: Iterable[int] = (),
+    favoured_fraction: float = 0.95,
 ) -> BanditTasks:
     """Gaussian bandits with arm means ~ N(0, 1) and rewards ~ N(mean, 1).
 
@@ -198,8 +228,13 @@ def sample_gaussian_bandits(
         excluded_best_arms: arms that must never be the best arm (e.g. ``(0,)`` for 1a3orn's
             training distribution).
         required_best_arm: an arm that must always be the best arm (e.g. ``0`` for the swapped test).
+        favoured_arms: the paper's adversarial split (e.g. the odd arms): with probability
+            ``favoured_fraction`` a task gives its highest means to these arms (each beats every
+            other arm), otherwise its lowest. Cannot be combined with the two options above.
+        favoured_fraction: probability that a task favours ``favoured_arms``.
     """
-    return _sample_bandits(rng.standard_normal, n_tasks, n_arms, "gaussian", excluded_best_arms, required_best_arm)
+    return _sample_bandits(rng, rng.standard_normal, n_tasks, n_arms, "gaussian",
+                           excluded_best_arms, required_best_arm, favoured_arms, favoured_fraction)
 
 
 def sample_bernoulli_bandits(
@@ -209,9 +244,12 @@ def sample_bernoulli_bandits(
     *,
     excluded_best_arms: Iterable[int] = (),
     required_best_arm: int | None = None,
+    favoured_arms: Iterable[int] = (),
+    favoured_fraction: float = 0.95,
 ) -> BanditTasks:
-    """Bernoulli bandits with success probabilities ~ U(0, 1)."""
-    return _sample_bandits(rng.random, n_tasks, n_arms, "bernoulli", excluded_best_arms, required_best_arm)
+    """Bernoulli bandits with success probabilities ~ U(0, 1); options as :func:`sample_gaussian_bandits`."""
+    return _sample_bandits(rng, rng.random, n_tasks, n_arms, "bernoulli",
+                           excluded_best_arms, required_best_arm, favoured_arms, favoured_fraction)
 
 
 # --------------------------------------------------------------------------------------

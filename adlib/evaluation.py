@@ -166,10 +166,44 @@ class PromptedPolicy:
         self.policy.observe(actions, rewards, **transition)
 
 
+class _RecordingPolicy:
+    """Wraps an :class:`InContextPolicy` and keeps the distribution it sampled each action from."""
+
+    def __init__(self, policy: InContextPolicy):
+        self.policy, self.n_actions, self.name = policy, policy.n_actions, policy.name
+        self.probs: list[np.ndarray] = []
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.policy.reset(n_envs, rng)
+        self.probs = []
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        actions = self.policy.act(obs)
+        self.probs.append(self.policy.last_probs)
+        return actions
+
+    def observe(self, actions, rewards, **transition) -> None:
+        self.policy.observe(actions, rewards, **transition)
+
+
+def in_context_trace(policy: InContextPolicy, env, n_steps: int, seed: int) -> tuple[Trajectories, np.ndarray]:
+    """A rollout that also keeps the policy's action distribution at every step.
+
+    Returns the trajectories and ``[n_envs, n_steps, n_actions]`` probabilities: at step t,
+    what the model would have done given the context before it. Meant for a few tasks (the
+    book's explorer); it keeps everything in memory.
+    """
+    recorder = _RecordingPolicy(policy)
+    traj = rollout(env, recorder, n_steps, seed=seed)
+    return traj, np.stack(recorder.probs, axis=1)
+
+
 @dataclass
 class BanditMetrics:
     """Per-step bandit metrics, each ``[n_runs, n_steps]``."""
 
+    actions: np.ndarray
+    """The arm pulled."""
     best_arm: np.ndarray
     """True where the chosen arm was the task's best arm."""
     regret: np.ndarray
@@ -190,7 +224,7 @@ def bandit_metrics(tasks, trajectories: Trajectories) -> BanditMetrics:
     actions = trajectories.actions
     if actions.shape[0] != tasks.n_tasks:
         raise ValueError(f"{actions.shape[0]} rollouts for {tasks.n_tasks} tasks")
-    return BanditMetrics(best_arm=actions == tasks.best_arm[:, None], regret=tasks.regret(actions))
+    return BanditMetrics(actions=actions, best_arm=actions == tasks.best_arm[:, None], regret=tasks.regret(actions))
 
 
 def evaluate_bandit_policy(policy, tasks, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> BanditMetrics:
@@ -234,6 +268,28 @@ class GroupedBanditMetrics:
     def regret_at(self, step: int) -> tuple[float, float]:
         """Cumulative regret after ``step`` steps: (mean, std) over groups."""
         return self._mean_std(self.cumulative_regret[:, step - 1])
+
+    def pct_pulls_of(self, arms, first: int, last: int) -> tuple[float, float]:
+        """% of the pulls at steps ``first..last`` (1-based, inclusive) that went to one of ``arms``."""
+        return self._mean_std(np.array([100.0 * np.isin(g.actions[:, first - 1:last], list(arms)).mean() for g in self.groups]))
+
+    def pct_runs_tried(self, arms, by_step: int) -> tuple[float, float]:
+        """% of runs that pulled one of ``arms`` at least once in their first ``by_step`` steps."""
+        return self._mean_std(np.array([100.0 * np.isin(g.actions[:, :by_step], list(arms)).any(axis=1).mean() for g in self.groups]))
+
+    def horizon_trend(self, horizon: int, window: int = 10) -> dict:
+        """Does the method keep improving after ``horizon`` steps (e.g. AD's training length)?
+
+        Compares % best arm averaged over the last ``window`` steps up to ``horizon`` with the
+        same average over the last ``window`` steps of the run, using :func:`compare`.
+        """
+        n_steps = self.pct_best_arm.shape[1]
+        if not window <= horizon < n_steps:
+            raise ValueError(f"need window <= horizon < n_steps, got window={window}, horizon={horizon}, n_steps={n_steps}")
+        at_horizon = self.mean_pct_best_arm(horizon - window + 1, horizon)
+        at_end = self.mean_pct_best_arm(n_steps - window + 1, n_steps)
+        verdict = {"above": "improves", "below": "degrades", "level with": "flat"}[compare(at_end, at_horizon)]
+        return {"window": window, "at_horizon": at_horizon, "at_end": at_end, "end_step": n_steps, "trend": verdict}
 
     def summary(self, steps=(11, 100)) -> dict:
         """Mean and standard deviation over groups of % best arm at ``steps`` (1-based) and regret."""

@@ -115,6 +115,64 @@ def darkroom_experiment(scale: str, seed: int = 0) -> DarkRoomExperiment:
     )
 
 
+ODD_ARMS = (1, 3, 5, 7, 9)
+EVEN_ARMS = (0, 2, 4, 6, 8)
+
+
+@dataclass(frozen=True)
+class OutOfDistributionExperiment:
+    """Chapter 4: AD trained on one task distribution, evaluated on another.
+
+    Every ``*_data`` config is a dataset (and so a task distribution); every ``*_test`` config
+    is only used for its task distribution (:func:`adlib.data.sample_bandit_tasks`). Model,
+    training budget and source (Thompson sampling) are chapter 1's, so chapter 1's AD trained
+    on unrestricted bandits (``unrestricted_data``, loaded from the cache) is a fair control.
+    """
+
+    scale: str
+    arm_swap_data: BanditDataConfig
+    """1a3orn's arm swap, training side: Gaussian bandits whose best arm is never arm 0."""
+    arm_swap_test: BanditDataConfig
+    """The swapped side: arm 0 is always the best arm."""
+    unrestricted_data: BanditDataConfig
+    """Chapter 1's Thompson-sampling dataset (any arm can be best)."""
+    odd_even_data: BanditDataConfig
+    """The paper's adversarial bandit, training side: Bernoulli arms, odd arms favoured in 95% of tasks."""
+    odd_even_test: BanditDataConfig
+    """Evaluation side: even arms favoured in 95% of tasks."""
+    model: ADConfig
+    train: TrainConfig
+    train_seeds: tuple
+    n_eval: int
+    """Bandits per task distribution, split into one group per training seed."""
+    chunk: int
+    horizon: int = 100
+    long_horizon: int = 200
+    n_explorer: int = 3
+    """Bandits per test distribution kept step by step for the interactive explorer."""
+
+
+def out_of_distribution_experiment(scale: str, seed: int = 0) -> OutOfDistributionExperiment:
+    base = bandit_experiment(scale, seed)
+    arm_swap = dataclasses.replace(base.thompson_data, excluded_best_arms=(0,))
+    odd_even = dataclasses.replace(base.thompson_data, kind="bernoulli", favoured_arms=ODD_ARMS, favoured_fraction=0.95)
+    return OutOfDistributionExperiment(
+        scale=scale,
+        arm_swap_data=arm_swap,
+        arm_swap_test=dataclasses.replace(arm_swap, excluded_best_arms=(), required_best_arm=0),
+        unrestricted_data=base.thompson_data,
+        odd_even_data=odd_even,
+        odd_even_test=dataclasses.replace(odd_even, favoured_arms=EVEN_ARMS),
+        model=base.model,
+        train=base.train,
+        train_seeds=base.train_seeds,
+        n_eval=9_000 if scale == "full" else 600,
+        chunk=base.chunk,
+        horizon=base.horizon,
+        long_horizon=base.long_horizon,
+    )
+
+
 def config_differences(a, b) -> set:
     """Names of the fields in which two configs of the same dataclass type differ."""
     if type(a) is not type(b) or not dataclasses.is_dataclass(a):

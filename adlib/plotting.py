@@ -18,6 +18,7 @@ METHOD_COLORS = {
     "AD greedy": "#6baed6",
     "AD (training goals)": "#17becf",
     "AD (Thompson data)": "#08519c",
+    "AD, unrestricted (control)": "#9ecae1",
     "ED": "#ff7f0e",
     "optimistic greedy": "#d62728",
     "source": "#d62728",
@@ -111,3 +112,44 @@ def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: st
         spine.set_color("k")
     ax.grid(False)
     return ax
+
+
+def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.ndarray, probs: np.ndarray, step: int,
+                     label: str = "AD", reward_range: tuple = (-2.5, 2.5), window: int | None = None):
+    """What an in-context learner knows and does at one step of one bandit (the book's explorer).
+
+    Three panels on ``axes``: the context so far (every pull before ``step``, coloured by its
+    reward), the learner's probability of each arm at ``step``, and the true arm means with
+    the empirical mean reward of each arm in the context. ``means [n_arms]``; ``actions``,
+    ``rewards [T]``; ``probs [T, n_arms]``; ``step`` is 1-based.
+    """
+    n_arms, n_steps = len(means), len(actions)
+    if not 1 <= step <= n_steps:
+        raise ValueError(f"step must be in [1, {n_steps}], got {step}")
+    best = int(np.argmax(means))
+    arms = np.arange(n_arms)
+    seen_a, seen_r = np.asarray(actions[: step - 1]), np.asarray(rewards[: step - 1])
+    context_ax, probs_ax, means_ax = axes
+    for ax in axes:
+        ax.clear()
+    context_ax.axhspan(best - 0.5, best + 0.5, color="#fdd0a2", zorder=0)
+    if step > 1:
+        context_ax.scatter(np.arange(1, step), seen_a, c=seen_r, cmap="coolwarm", s=14, vmin=reward_range[0], vmax=reward_range[1])
+    context_ax.set(xlim=(0, n_steps + 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="step", ylabel="arm",
+                   title=f"context: {step - 1} pulls (colour = reward; shaded = best arm)")
+    context_ax.axvline(step, color="k", linewidth=1)
+    if window is not None and step - 1 > window:
+        context_ax.axvspan(0, step - window - 0.5, facecolor="white", alpha=0.6, hatch="//", edgecolor="#969696", zorder=3,
+                           label=f"outside the {window}-step attention window")
+        context_ax.legend(loc="upper left", fontsize="x-small")
+    probs_ax.barh(arms, probs[step - 1], color=[("#ff7f0e" if a == best else color_for(label)) for a in arms])
+    probs_ax.set(xlim=(0, 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="probability", title=f"{label}: next arm at step {step}")
+    counts = np.bincount(seen_a, minlength=n_arms)
+    sums = np.bincount(seen_a, weights=seen_r, minlength=n_arms)
+    empirical = np.divide(sums, counts, out=np.full(n_arms, np.nan), where=counts > 0)
+    means_ax.barh(arms, means, color=["#ff7f0e" if a == best else "#bdbdbd" for a in arms], label="true mean")
+    means_ax.plot(empirical, arms, "k|", markersize=12, markeredgewidth=2, label="mean reward in context")
+    means_ax.set(ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="mean reward", title="arms (pulls so far)")
+    means_ax.set_yticklabels([f"{a} ({counts[a]}x)" for a in arms], fontsize="small")
+    means_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="x-small", frameon=False)
+    return axes

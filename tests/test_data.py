@@ -136,3 +136,11 @@ def test_bandit_histories_record_best_arm_and_select_keeps_it():
     np.testing.assert_array_equal(h.actions[:, 0], h.meta["best_arm"])  # the oracle pulls the best arm
     s = h.select(np.array([3, 7]))
     assert s.meta["best_arm"] == [h.meta["best_arm"][3], h.meta["best_arm"][7]]
+
+
+def test_odd_even_histories_record_the_favoured_split():
+    cfg = BanditDataConfig(source="thompson", kind="bernoulli", n_histories=4_000, n_steps=3, favoured_arms=(1, 3, 5, 7, 9))
+    h = bandit_histories(cfg, use_cache=False)
+    odd_best = (np.asarray(h.meta["best_arm"]) % 2 == 1).mean()
+    assert abs(odd_best - 0.95) < 4 * np.sqrt(0.95 * 0.05 / 4_000)
+    assert set(np.unique(h.rewards)) <= {0.0, 1.0}

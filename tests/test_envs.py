@@ -73,6 +73,39 @@ def test_required_best_arm_always_best(rng):
     assert (bern.best_arm == 3).all() and bern.means.min() >= 0 and bern.means.max() <= 1
 
 
+ODD_ARMS, EVEN_ARMS = (1, 3, 5, 7, 9), (0, 2, 4, 6, 8)
+
+
+@pytest.mark.parametrize("sampler", [sample_bernoulli_bandits, sample_gaussian_bandits])
+def test_odd_even_split_proportions(rng, sampler):
+    n = 40_000
+    train = sampler(n, 10, rng, favoured_arms=ODD_ARMS, favoured_fraction=0.95)
+    test = sampler(n, 10, rng, favoured_arms=EVEN_ARMS, favoured_fraction=0.95)
+    tolerance = 4 * np.sqrt(0.95 * 0.05 / n)  # 4 binomial standard errors
+    for tasks, favoured, other in ((train, ODD_ARMS, EVEN_ARMS), (test, EVEN_ARMS, ODD_ARMS)):
+        m = tasks.means
+        favours = m[:, favoured].min(axis=1) > m[:, other].max(axis=1)
+        disfavours = m[:, other].min(axis=1) > m[:, favoured].max(axis=1)
+        # Every task is one or the other: a complete ranking split, never a mixture.
+        assert (favours ^ disfavours).all()
+        assert abs(favours.mean() - 0.95) < tolerance
+        assert abs(np.isin(tasks.best_arm, favoured).mean() - 0.95) < tolerance
+        # No arm is singled out within a side: the best arm is spread evenly over the favoured arms.
+        share = np.bincount(tasks.best_arm, minlength=10)[list(favoured)] / n
+        assert np.all(np.abs(share - 0.95 / 5) < 0.01)
+    # The split moves means between arms but keeps each task's set of means (the prior's order statistics).
+    assert abs(np.sort(train.means, axis=1)[:, -1].mean() - np.sort(test.means, axis=1)[:, -1].mean()) < 0.02
+
+
+def test_favoured_fraction_extremes(rng):
+    always = sample_bernoulli_bandits(2_000, 10, rng, favoured_arms=ODD_ARMS, favoured_fraction=1.0)
+    never = sample_bernoulli_bandits(2_000, 10, rng, favoured_arms=ODD_ARMS, favoured_fraction=0.0)
+    assert (always.best_arm % 2 == 1).all() and (never.best_arm % 2 == 0).all()
+    # Unequal sides: the favoured arm alone holds the top mean in every favoured task.
+    single = sample_gaussian_bandits(2_000, 10, rng, favoured_arms=(4,), favoured_fraction=1.0)
+    assert (single.best_arm == 4).all()
+
+
 @pytest.mark.parametrize(
     "means, kind, match",
     [
@@ -97,6 +130,14 @@ def test_invalid_sampler_and_step_arguments(rng):
         sample_gaussian_bandits(10, 3, rng, required_best_arm=5)
     with pytest.raises(ValueError, match="both required and excluded"):
         sample_gaussian_bandits(10, 3, rng, excluded_best_arms=(1,), required_best_arm=1)
+    with pytest.raises(ValueError, match="favours nothing"):
+        sample_bernoulli_bandits(10, 3, rng, favoured_arms=(0, 1, 2))
+    with pytest.raises(ValueError, match="cannot be combined"):
+        sample_bernoulli_bandits(10, 3, rng, favoured_arms=(1,), excluded_best_arms=(0,))
+    with pytest.raises(ValueError, match="favoured_fraction"):
+        sample_bernoulli_bandits(10, 3, rng, favoured_arms=(1,), favoured_fraction=1.5)
+    with pytest.raises(ValueError, match="does not exist"):
+        sample_bernoulli_bandits(10, 3, rng, favoured_arms=(3,))
     env = sample_gaussian_bandits(4, 3, rng).env(1, seed=0)
     env.reset()
     with pytest.raises(ValueError, match="actions must lie"):

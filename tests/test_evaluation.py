@@ -94,3 +94,55 @@ def test_episode_returns_and_steps_to_reach():
         episode_returns(rewards, 4)
     assert steps_to_reach([0.1, 0.5, 0.9, 0.95], 0.8, 20) == 60  # three episodes of 20 steps
     assert steps_to_reach([0.1, 0.5], 0.8, 20) == float("inf")
+
+
+def test_arm_usage_metrics_known_values():
+    from adlib.evaluation import BanditMetrics, GroupedBanditMetrics
+
+    def group(actions):
+        actions = np.array(actions)
+        return BanditMetrics(actions=actions, best_arm=actions == 0, regret=np.zeros(actions.shape))
+
+    g = GroupedBanditMetrics([group([[0, 1, 1, 1], [2, 2, 2, 2]]), group([[1, 1, 0, 0], [3, 1, 1, 2]])], n_runs=4)
+    # Group 1 pulls arm 0 in 1 of 8 pulls, group 2 in 2 of 8: 12.5% and 25%.
+    assert g.pct_pulls_of([0], 1, 4) == pytest.approx((18.75, np.std([12.5, 25.0], ddof=1)))
+    assert g.pct_pulls_of([0], 1, 1)[0] == pytest.approx(25.0)  # step 1: one run of four
+    assert g.pct_pulls_of([0, 2], 4, 4)[0] == pytest.approx(75.0)  # group 1: 1/2, group 2: 2/2
+    assert g.pct_runs_tried([0], 2) == pytest.approx((25.0, np.std([50.0, 0.0], ddof=1)))
+    assert g.pct_runs_tried([0], 4)[0] == pytest.approx(50.0)
+
+
+def test_horizon_trend_detects_improving_flat_and_degrading():
+    from adlib.evaluation import BanditMetrics, GroupedBanditMetrics
+
+    def grouped(p_first_half, p_second_half, n_runs=400, n_groups=3, seed=0):
+        gen = np.random.default_rng(seed)
+        groups = []
+        for _ in range(n_groups):
+            best = np.concatenate([gen.random((n_runs, 20)) < p_first_half, gen.random((n_runs, 20)) < p_second_half], axis=1)
+            groups.append(BanditMetrics(actions=np.where(best, 0, 1), best_arm=best, regret=(~best).astype(float)))
+        return GroupedBanditMetrics(groups, n_groups * n_runs)
+
+    assert grouped(0.3, 0.6).horizon_trend(20)["trend"] == "improves"
+    assert grouped(0.6, 0.3).horizon_trend(20)["trend"] == "degrades"
+    flat = grouped(0.5, 0.5).horizon_trend(20, window=10)
+    assert flat["trend"] == "flat" and flat["end_step"] == 40 and abs(flat["at_end"][0] - 50) < 5
+    with pytest.raises(ValueError, match="horizon"):
+        grouped(0.5, 0.5).horizon_trend(40)
+
+
+def test_in_context_trace_matches_a_plain_rollout():
+    from adlib.evaluation import InContextPolicy, in_context_trace
+    from adlib.model import ADConfig, ADTransformer
+
+    model = ADTransformer(ADConfig(n_actions=4, context_len=6, d_model=16, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0))
+    tasks = sample_gaussian_bandits(5, 4, np.random.default_rng(0))
+    plain = rollout(tasks.env(12, seed=1), InContextPolicy(model), 12, seed=7)
+    traj, probs = in_context_trace(InContextPolicy(model), tasks.env(12, seed=1), 12, seed=7)
+    # Recording changes nothing: same actions and rewards as without it.
+    np.testing.assert_array_equal(traj.actions, plain.actions)
+    np.testing.assert_array_equal(traj.rewards, plain.rewards)
+    assert probs.shape == (5, 12, 4)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
+    # The first step's distribution is the empty-context one: identical for every bandit.
+    np.testing.assert_allclose(probs[:, 0], np.broadcast_to(probs[0, 0], (5, 4)), atol=1e-6)

@@ -90,3 +90,30 @@ def test_expert_distillation_chapter_headline_numbers(executed):
     assert 25 < r["bandit_step_100"]["Thompson sampling"]["regret"] < 52
     assert len(r["prompting"]) == 10 and all(0 <= v["prompt_level"] <= 1 for v in r["prompting"].values())
     assert r["cells_visited_first_5_episodes"]["AD"] >= 1 and r["cells_visited_first_5_episodes"]["ED"] >= 1
+
+
+@pytest.mark.notebook
+def test_out_of_distribution_chapter_headline_numbers(executed):
+    out, results = executed
+    r = json.loads((results / "04_out_of_distribution.json").read_text())
+    assert r["scale"] == "small" and r["runtime_seconds"] > 0
+    d = r["task_distributions"]
+    assert d["arm_swap_train_pct_best_arm_0"] == 0 and d["arm_swap_test_pct_best_arm_0"] == 100
+    assert 88 < d["odd_even_train_pct_odd_favoured"] < 99 and 88 < d["odd_even_test_pct_even_favoured"] < 99
+    mean = lambda m, key: m[key]["mean"]  # noqa: E731
+    swapped = r["arm_swap"]["swapped"]
+    assert set(swapped) == {"AD", "AD, unrestricted (control)", "Thompson sampling", "UCB1", "random"}
+    # On swapped bandits the best arm is arm 0, so % best arm and % arm-0 pulls coincide at step 100 ...
+    for m in swapped.values():
+        assert 0 <= mean(m, "pct_best_arm_step_200") <= 100 and 0 <= m["pct_pulls_arm_0_steps_1_10"][0] <= 100
+    # ... and Thompson sampling learns regardless of labels (reference ~74% at step 100 on unrestricted bandits).
+    assert mean(swapped["Thompson sampling"], "pct_best_arm_step_100") > 45
+    assert 4 < mean(swapped["random"], "pct_best_arm_step_100") < 17
+    test_side = r["odd_even"]["test side (even favoured)"]
+    assert mean(test_side["Thompson sampling"], "regret_step_100") < mean(test_side["random"], "regret_step_100")
+    assert {v for v in r["arm_swap_verdicts"].values()} <= {"above", "below", "level with"}
+    assert {t["trend"] for t in r["horizon"].values()} <= {"improves", "flat", "degrades"}
+    # The explorer's static view is a normal cell output (an image), so the built page shows it without a kernel.
+    nb = json.loads((out / "04_out_of_distribution.ipynb").read_text())
+    images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+    assert images >= 5
