@@ -74,7 +74,7 @@ test: $(STAMP)
 	  trap 'rm -rf "$$results" "$$cache"' EXIT; \
 	  export ADLIB_SCALE=small ADLIB_RESULTS_DIR="$$results" ADLIB_CACHE_DIR="$$cache"; \
 	  rc1=0; $(VENV)/bin/pytest tests/ || rc1=$$?; \
-	  rc2=0; $(VENV)/bin/pytest --nbval-lax notebooks/ || rc2=$$?; \
+	  rc2=0; $(VENV)/bin/pytest --nbval-lax --nbval-cell-timeout=600 notebooks/ || rc2=$$?; \
 	  echo "make test: pytest tests/ exited $$rc1, pytest --nbval-lax notebooks/ exited $$rc2"; \
 	  if [ $$rc1 -eq 5 ] || [ $$rc2 -eq 5 ]; then echo "make test: exit 5 = no tests collected"; fi; \
 	  [ $$rc1 -eq 0 ] && [ $$rc2 -eq 0 ]

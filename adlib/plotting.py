@@ -7,8 +7,11 @@ standard deviation over rows (the paper's convention), omitted when there is one
 
 from __future__ import annotations
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 import seaborn as sns
 
 METHOD_COLORS = {
@@ -153,3 +156,17 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     means_ax.set_yticklabels([f"{a} ({counts[a]}x)" for a in arms], fontsize="small")
     means_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="x-small", frameon=False)
     return axes
+
+
+def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 80, **kwargs) -> bytes:
+    """:func:`plot_bandit_step` drawn off screen and returned as PNG bytes (for an image widget).
+
+    Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot, so nothing is displayed as a
+    side effect: the caller decides where the picture goes.
+    """
+    fig = Figure(figsize=(14, 3.6), layout="tight")
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    plot_bandit_step(axes, means, actions, rewards, probs, step, **kwargs)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

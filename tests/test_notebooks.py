@@ -26,6 +26,7 @@ def executed(tmp_path_factory):
         papermill.execute_notebook(
             str(nb), str(out / nb.name), parameters={"scale": "small", "results_dir": str(results)},
             kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+            execution_timeout=600,  # a hung kernel fails the test instead of stalling CI
         )
     return out, results
 
