@@ -437,14 +437,29 @@ def _gymnasium_darkroom():
     import gymnasium
     from gymnasium import spaces
 
-    class DarkRoomGym(gymnasium.Env):
+    class SingleGridGym(gymnasium.Env):
+        """One task of a batched grid world (``self._batched``, set at reset) behind the Gymnasium API."""
+
+        metadata = {"render_modes": []}
+        name = "grid world"
+
+        def step(self, action):
+            if not self.action_space.contains(action):
+                raise ValueError(f"invalid {self.name} action {action!r}")
+            env = self._batched
+            _, reward = env.step(np.array([action]))
+            terminated = bool(env.terminated[0])
+            truncated = bool(env.done[0]) and not terminated
+            return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
+
+    class DarkRoomGym(SingleGridGym):
         """Single-goal Dark Room with the Gymnasium API, sharing :func:`darkroom_move`.
 
         The goal is ``goal`` (row, col) if given, ``options={"goal": (row, col)}`` at reset,
         or drawn uniformly at each reset otherwise.
         """
 
-        metadata = {"render_modes": []}
+        name = "Dark Room"
 
         def __init__(self, size: int = 9, horizon: int = 20, hard: bool = False, goal=None):
             self._batched = DarkRoomEnv(np.array([goal if goal is not None else (0, 0)]), size, horizon, hard)
@@ -464,23 +479,14 @@ def _gymnasium_darkroom():
             self._batched = DarkRoomEnv(goal[None], size, self._batched.horizon, self._batched.hard)
             return int(self._batched.observations()[0]), {"goal": tuple(int(g) for g in goal)}
 
-        def step(self, action):
-            if not self.action_space.contains(action):
-                raise ValueError(f"invalid Dark Room action {action!r}")
-            env = self._batched
-            _, reward = env.step(np.array([action]))
-            terminated = bool(env.terminated[0])
-            truncated = bool(env.done[0]) and not terminated
-            return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
-
-    class KeyToDoorGym(gymnasium.Env):
+    class KeyToDoorGym(SingleGridGym):
         """Single-task Dark Key-to-Door with the Gymnasium API, sharing :class:`KeyToDoorEnv`'s rules.
 
         ``key`` and ``door`` are (row, col) cells; given as ``options={"key": ..., "door": ...}``
         at reset, fixed at construction, or drawn uniformly at each reset otherwise.
         """
 
-        metadata = {"render_modes": []}
+        name = "Key-to-Door"
 
         def __init__(self, size: int = 9, horizon: int = 50, key=None, door=None):
             self.size, self.horizon = size, horizon
@@ -499,15 +505,6 @@ def _gymnasium_darkroom():
             start_seed = int(self.np_random.integers(2**31))
             self._batched = KeyToDoorEnv(key[None], door[None], self.size, self.horizon, seed=start_seed)
             return int(self._batched.observations()[0]), {"key": tuple(map(int, key)), "door": tuple(map(int, door))}
-
-        def step(self, action):
-            if not self.action_space.contains(action):
-                raise ValueError(f"invalid Key-to-Door action {action!r}")
-            env = self._batched
-            _, reward = env.step(np.array([action]))
-            terminated = bool(env.terminated[0])
-            truncated = bool(env.done[0]) and not terminated
-            return int(env.final_observations[0]), float(reward[0]), terminated, truncated, {}
 
     for env_id, entry_point, kwargs in (
         ("adlib/DarkRoom-9x9-v0", DarkRoomGym, dict(size=9, horizon=20, hard=False)),
