@@ -133,8 +133,6 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     arms = np.arange(n_arms)
     seen_a, seen_r = np.asarray(actions[: step - 1]), np.asarray(rewards[: step - 1])
     context_ax, probs_ax, means_ax = axes
-    for ax in axes:
-        ax.clear()
     context_ax.axhspan(best - 0.5, best + 0.5, color="#fdd0a2", zorder=0)
     if step > 1:
         context_ax.scatter(np.arange(1, step), seen_a, c=seen_r, cmap="coolwarm", s=14, vmin=reward_range[0], vmax=reward_range[1])

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from adlib.envs import BanditEnv, BanditTasks, sample_bernoulli_bandits, sample_gaussian_bandits
+from adlib.experiments import EVEN_ARMS, ODD_ARMS
 
 
 def test_gaussian_rewards_are_mean_plus_noise_tape(rng):
@@ -71,9 +72,6 @@ def test_required_best_arm_always_best(rng):
     assert abs(tasks.best_mean.mean() - 1.54) < 0.03
     bern = sample_bernoulli_bandits(2_000, 10, rng, required_best_arm=3)
     assert (bern.best_arm == 3).all() and bern.means.min() >= 0 and bern.means.max() <= 1
-
-
-ODD_ARMS, EVEN_ARMS = (1, 3, 5, 7, 9), (0, 2, 4, 6, 8)
 
 
 @pytest.mark.parametrize("sampler", [sample_bernoulli_bandits, sample_gaussian_bandits])
