@@ -25,6 +25,7 @@ import torch
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .envs import DarkRoomEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
+from .runtime import timed
 from .sources import UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
@@ -203,6 +204,8 @@ class BanditDataConfig:
     def __post_init__(self) -> None:
         if self.n_histories < 1 or self.n_steps < 1:
             raise ValueError("n_histories and n_steps must be >= 1")
+        if not isinstance(self.n_arms, int) or self.n_arms < 2:
+            raise ValueError(f"BanditDataConfig.n_arms must be an integer >= 2 (a bandit needs a choice), got {self.n_arms!r}")
         if self.source not in ("optimistic_greedy", "epsilon_greedy", "ucb1", "thompson", "oracle", "random"):
             raise ValueError(f"unknown bandit source {self.source!r}")
 
@@ -246,12 +249,13 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
 def _cached_histories(config, kind: str, generate, use_cache: bool) -> LearningHistories:
     """Load the dataset made by ``config`` from the artefact cache, or generate and store it."""
     path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}.npz"
-    if use_cache and path.exists():
-        return LearningHistories.load(path, expected_config=config)
-    histories = generate(config)
-    if use_cache:
-        histories.save(path)
-    return histories
+    with timed("data"):
+        if use_cache and path.exists():
+            return LearningHistories.load(path, expected_config=config)
+        histories = generate(config)
+        if use_cache:
+            histories.save(path)
+        return histories
 
 
 def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:
@@ -278,9 +282,14 @@ class DarkRoomDataConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.01
     epsilon_decay_episodes: int = 60
+    initial_value: float = 0.0
+    """Q-learning's initial estimate of every action's value; above 0 it is optimistic, so untried
+    actions look best and the learner explores systematically instead of only at random."""
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if any(int(g) != g for g in self.goals):
+            raise ValueError(f"DarkRoomDataConfig.goals must be whole cell indices (row * size + col), got {self.goals}")
         object.__setattr__(self, "goals", tuple(int(g) for g in self.goals))
         if not self.goals:
             raise ValueError("DarkRoomDataConfig.goals must name at least one goal cell")
@@ -301,6 +310,7 @@ def darkroom_source(config: DarkRoomDataConfig, goals: np.ndarray | None = None)
     return QLearning(
         config.size * config.size, DarkRoomEnv.n_actions, learning_rate=config.learning_rate, discount=config.discount,
         epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end, epsilon_decay_episodes=config.epsilon_decay_episodes,
+        initial_value=config.initial_value,
     )
 
 

@@ -311,7 +311,10 @@ class GridWorld:
         return self.positions[:, 0] * self.size + self.positions[:, 1]
 
     def _check_cells(self, cells: np.ndarray, what: str) -> np.ndarray:
-        cells = np.asarray(cells, dtype=np.int64)
+        cells = np.asarray(cells)
+        if cells.dtype.kind not in "iu" and not (cells.dtype.kind == "f" and np.all(cells == np.round(cells))):
+            raise ValueError(f"{what} must be whole (row, col) numbers, got {cells.tolist()}")
+        cells = cells.astype(np.int64)
         if cells.ndim != 2 or cells.shape[1] != 2 or len(cells) == 0:
             raise ValueError(f"{what} must be a non-empty [n, 2] array of (row, col), got shape {cells.shape}")
         if cells.min() < 0 or cells.max() >= self.size:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .envs import DarkRoomEnv, darkroom_optimal_return
 from .model import ADTransformer
+from .runtime import timed
 
 
 @dataclass
@@ -29,43 +30,62 @@ class Trajectories:
     """True where the step ended an episode (episodic environments only)."""
 
 
+def member_chunks(n_envs: int, n_members: int, chunk_size: int) -> list[np.ndarray]:
+    """Index sets that cut a member-major batch into chunks of about ``chunk_size`` environments.
+
+    With ``n_members`` = E, rows ``[e*B, (e+1)*B)`` belong to member e of an ensemble policy;
+    every chunk takes the same slice of each member's block, so it is member-major again.
+    With one member these are plain contiguous chunks.
+    """
+    if n_envs % n_members:
+        raise ValueError(f"{n_envs} environments cannot be split evenly among {n_members} members")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    per_member = n_envs // n_members
+    size = max(1, chunk_size // n_members)
+    return [
+        (np.arange(n_members)[:, None] * per_member + np.arange(lo, min(lo + size, per_member))[None, :]).ravel()
+        for lo in range(0, per_member, size)
+    ]
+
+
 def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> Trajectories:
     """Run ``policy`` for ``n_steps`` in every environment of ``env``.
 
     Environments are processed in chunks of ``chunk_size`` (all at once by default) to bound
-    memory, e.g. the KV cache of an AD policy. The policy's random stream is seeded from
+    memory, e.g. the KV cache of an AD policy; an ensemble policy (``n_members`` > 1) gets
+    member-major chunks (:func:`member_chunks`). The policy's random stream is seeded from
     ``(seed, chunk index)``.
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     n = env.n_envs
-    chunk_size = n if chunk_size is None else chunk_size
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    chunks = member_chunks(n, getattr(policy, "n_members", 1), n if chunk_size is None else chunk_size)
     obs_out = np.zeros((n, n_steps), dtype=np.int64)
     act_out = np.zeros((n, n_steps), dtype=np.int64)
     rew_out = np.zeros((n, n_steps), dtype=np.float32)
     done_out = np.zeros((n, n_steps), dtype=bool)
-    n_chunks = -(-n // chunk_size)
     bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not progress, desc=getattr(policy, "name", "rollout"))
-    for c in range(n_chunks):
-        part = slice(c * chunk_size, min(n, (c + 1) * chunk_size))
-        sub = env.subset(part) if n_chunks > 1 else env
-        policy.reset(sub.n_envs, np.random.default_rng([seed, c]))
-        obs = sub.reset()
-        for t in range(n_steps):
-            actions = policy.act(obs)
-            next_obs, rewards = sub.step(actions)
-            done = getattr(sub, "done", None)
-            policy.observe(
-                actions, rewards, next_obs=getattr(sub, "final_observations", next_obs), done=done,
-                terminated=getattr(sub, "terminated", None),
-            )
-            obs_out[part, t], act_out[part, t], rew_out[part, t] = obs, actions, rewards
-            if done is not None:
-                done_out[part, t] = done
-            obs = next_obs
-        bar.update(sub.n_envs * n_steps)
+    with timed("evaluation") as work:
+        for c, part in enumerate(chunks):
+            sub = env.subset(part) if len(chunks) > 1 else env
+            policy.reset(sub.n_envs, np.random.default_rng([seed, c]))
+            obs = sub.reset()
+            for t in range(n_steps):
+                actions = policy.act(obs)
+                next_obs, rewards = sub.step(actions)
+                done = getattr(sub, "done", None)
+                policy.observe(
+                    actions, rewards, next_obs=getattr(sub, "final_observations", next_obs), done=done,
+                    terminated=getattr(sub, "terminated", None),
+                )
+                obs_out[part, t], act_out[part, t], rew_out[part, t] = obs, actions, rewards
+                if done is not None:
+                    done_out[part, t] = done
+                obs = next_obs
+            bar.update(sub.n_envs * n_steps)
+        if getattr(policy, "in_context", False):
+            work["in_context_steps"] = n * n_steps
     bar.close()
     return Trajectories(obs_out, act_out, rew_out, done_out if hasattr(env, "done") else None)
 
@@ -84,6 +104,10 @@ class InContextPolicy:
     spaces, :func:`run_gymnasium` does the same loop. The KV cache holds at most
     ``context_len`` steps, so each step costs the same in episode 100 as in episode 2.
 
+    A model with several members (e.g. :func:`adlib.training.stacked` over the training seeds)
+    acts in ``n_members * B`` environments at once, member-major: environments
+    ``[e*B, (e+1)*B)`` are member e's.
+
     Args:
         model: a trained :class:`ADTransformer` (put in eval mode here).
         greedy: take the most likely action (True) or sample from the model's distribution (False).
@@ -92,15 +116,20 @@ class InContextPolicy:
             kept for the equivalence test and the benchmark.
     """
 
+    in_context = True  # its steps count as in-context steps (throughput on the reproducibility page)
+
     def __init__(self, model: ADTransformer, greedy: bool = False, use_kv_cache: bool = True, name: str = "AD"):
         self.model = model.eval()
         self.greedy = greedy
         self.use_kv_cache = use_kv_cache
         self.name = name
         self.n_actions = model.config.n_actions
+        self.n_members = model.n_members
         self.device = next(model.parameters()).device
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        if n_envs % self.n_members:
+            raise ValueError(f"{n_envs} environments cannot be split evenly among the model's {self.n_members} members")
         self.rng = rng
         self.prev_actions = torch.full((n_envs,), self.model.start_action, dtype=torch.long, device=self.device)
         self.prev_rewards = torch.zeros(n_envs, device=self.device)
@@ -151,9 +180,11 @@ class InContextPolicy:
 class PromptedPolicy:
     """An in-context policy whose every rollout starts from a given prompt (e.g. demonstrations)."""
 
+    in_context = True
+
     def __init__(self, policy: InContextPolicy, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray):
         self.policy, self.prompt = policy, (observations, actions, rewards)
-        self.n_actions, self.name = policy.n_actions, f"{policy.name} (prompted)"
+        self.n_actions, self.n_members, self.name = policy.n_actions, policy.n_members, f"{policy.name} (prompted)"
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
         self.policy.reset(n_envs, rng)
@@ -169,8 +200,10 @@ class PromptedPolicy:
 class _RecordingPolicy:
     """Wraps an :class:`InContextPolicy` and keeps the distribution it sampled each action from."""
 
+    in_context = True
+
     def __init__(self, policy: InContextPolicy):
-        self.policy, self.n_actions, self.name = policy, policy.n_actions, policy.name
+        self.policy, self.n_actions, self.n_members, self.name = policy, policy.n_actions, policy.n_members, policy.name
         self.probs: list[np.ndarray] = []
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
@@ -316,23 +349,38 @@ def compare(a: tuple[float, float], b: tuple[float, float], min_margin: float = 
 
 
 def evaluate_bandit_groups(
-    policy_for_group, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False
+    policy, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False
 ) -> GroupedBanditMetrics:
-    """Evaluate a method on ``tasks`` split into ``n_groups`` equal groups.
+    """Evaluate a method on ``tasks`` split into ``n_groups`` groups.
 
-    ``policy_for_group(g)`` returns the policy for group g: the same baseline for every
-    group, or the AD model of training seed g, so the spread over groups covers training
-    seeds. The reward tape comes from ``seed`` over all tasks, so every method evaluated with
-    the same tasks and seed faces the same rewards (common random numbers).
+    ``policy`` is either a function ``g -> policy for group g`` (the same baseline for every
+    group, one rollout per group), or one ensemble policy with ``n_members == n_groups``
+    (e.g. the AD models of all training seeds stacked): member g plays group g, all groups in
+    one batched rollout, which needs ``n_tasks`` divisible by ``n_groups``. Either way the
+    spread over groups covers training seeds. The reward tape comes from ``seed`` over all
+    tasks, so every method evaluated with the same tasks and seed faces the same rewards
+    (common random numbers).
     """
     if not 1 <= n_groups <= tasks.n_tasks:
         raise ValueError(f"n_groups must be in [1, {tasks.n_tasks}], got {n_groups}")
     env = tasks.env(n_steps, seed=seed)
+    index = np.array_split(np.arange(tasks.n_tasks), n_groups)
+    if not callable(policy):
+        if policy.n_members != n_groups:
+            raise ValueError(f"an ensemble policy evaluated in {n_groups} groups needs {n_groups} members, not {policy.n_members}")
+        traj = rollout(env, policy, n_steps, seed=seed, chunk_size=chunk_size, progress=progress)
+        return GroupedBanditMetrics([bandit_metrics(tasks[i], _take(traj, i)) for i in index], tasks.n_tasks)
     groups = []
-    for g, index in enumerate(np.array_split(np.arange(tasks.n_tasks), n_groups)):
-        traj = rollout(env.subset(index), policy_for_group(g), n_steps, seed=seed + g, chunk_size=chunk_size, progress=progress)
-        groups.append(bandit_metrics(tasks[index], traj))
+    for g, i in enumerate(index):
+        traj = rollout(env.subset(i), policy(g), n_steps, seed=seed + g, chunk_size=chunk_size, progress=progress)
+        groups.append(bandit_metrics(tasks[i], traj))
     return GroupedBanditMetrics(groups, tasks.n_tasks)
+
+
+def _take(traj: Trajectories, index: np.ndarray) -> Trajectories:
+    """The rollouts ``index`` of a batch."""
+    return Trajectories(traj.observations[index], traj.actions[index], traj.rewards[index],
+                        None if traj.dones is None else traj.dones[index])
 
 
 def run_gymnasium(policy, env, n_episodes: int, seed: int = 0) -> tuple[np.ndarray, Trajectories]:
@@ -434,20 +482,25 @@ class GridEvaluation:
 
 
 def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 20) -> GridEvaluation:
-    """Run each policy (e.g. one AD model per training seed) on every goal, ``n_eval_seeds`` times.
+    """Run each policy on every goal, ``n_eval_seeds`` times; each member of a policy is one group.
 
-    All goals and evaluation seeds of one policy run in one batched rollout; evaluation
-    seeds differ only in the policy's random draws (Dark Room itself is deterministic).
+    A policy is a baseline (one group) or an AD model, possibly with one member per training
+    seed (one group per member). All goals, evaluation seeds and members of one policy run
+    in one batched rollout; evaluation seeds differ only in the policy's random draws (Dark
+    Room itself is deterministic).
     """
     goal_cells = np.asarray(goal_cells)
     goals = np.stack(np.divmod(goal_cells, size), axis=1)
     returns, observations, groups = [], [], []
+    n_groups = 0
     for p, policy in enumerate(policies):
-        env = DarkRoomEnv(np.tile(goals, (n_eval_seeds, 1)), size, horizon)
+        n_members = getattr(policy, "n_members", 1)
+        env = DarkRoomEnv(np.tile(goals, (n_members * n_eval_seeds, 1)), size, horizon)
         traj = rollout(env, policy, n_episodes * horizon, seed=seed + 1000 * p)
-        returns.append(episode_returns(traj.rewards, horizon).reshape(n_eval_seeds, len(goals), n_episodes))
-        observations.append(traj.observations.reshape(n_eval_seeds, len(goals), -1).astype(np.int16))
-        groups += [p] * n_eval_seeds
+        returns.append(episode_returns(traj.rewards, horizon).reshape(n_members * n_eval_seeds, len(goals), n_episodes))
+        observations.append(traj.observations.reshape(n_members * n_eval_seeds, len(goals), -1).astype(np.int16))
+        groups += [n_groups + m for m in range(n_members) for _ in range(n_eval_seeds)]
+        n_groups += n_members
     return GridEvaluation(
         np.concatenate(returns), darkroom_optimal_return(goals, size, horizon), np.concatenate(observations), np.array(groups)
     )

@@ -35,9 +35,13 @@ class BanditExperiment:
     """The strong source."""
     model: ADConfig
     train: TrainConfig
+    """One budget for every bandit model of the book, with 8 evenly spaced checkpoints (the
+    last one is the final model): 1a3orn's "early checkpoints beat the data" is tested on them."""
     train_seeds: tuple
     n_eval: int
     """Fresh bandits every method is evaluated on (split into one group per training seed)."""
+    n_sweep: int
+    """Of those, the first ``n_sweep`` score each checkpoint."""
     chunk: int
     """Rollouts per batch during evaluation (bounds the KV cache's memory)."""
     horizon: int = 100
@@ -58,10 +62,12 @@ def bandit_experiment(scale: str, seed: int = 0) -> BanditExperiment:
         thompson_data=dataclasses.replace(optimistic, source="thompson"),
         model=ADConfig(n_actions=10, n_observations=1, context_len=100, d_model=32, n_layers=2, n_heads=2, d_ff=128,
                        dropout=0.0, attn_dropout=0.0),
-        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 12), checkpoint_steps=(steps // 4,)),
+        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 12),
+                          checkpoint_steps=tuple(steps * i // 8 for i in range(1, 9))),
         train_seeds=tuple(seed + i for i in range(n_seeds)),
-        n_eval=32_000 if full else 600,
-        chunk=2_000 if full else 300,
+        n_eval=30_000 if full else 600,
+        n_sweep=6_000 if full else 300,
+        chunk=3_000 if full else 300,
     )
 
 
@@ -96,9 +102,12 @@ def darkroom_experiment(scale: str, seed: int = 0) -> DarkRoomExperiment:
     steps = 1500 if full else 30
     return DarkRoomExperiment(
         scale=scale,
+        # Dark Room is deterministic, so a step size of 1 is exact; optimistic initial values make
+        # untried actions look best, so the learner explores systematically and then converges.
         source=DarkRoomDataConfig(
             goals=tuple(train_goals.tolist()), histories_per_goal=8 if full else 1, n_episodes=100 if full else 20,
-            size=size, horizon=horizon, seed=seed,
+            size=size, horizon=horizon, learning_rate=1.0, discount=0.9, initial_value=2.0,
+            epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_episodes=60, seed=seed,
         ),
         subsample=4,
         model=ADConfig(n_actions=5, n_observations=size * size, grid_size=size, context_len=context_episodes * horizon,

@@ -18,6 +18,9 @@ causal mask. At inference the window slides, and the KV cache is a ring buffer o
 ``context_len`` slots per layer: the cached keys are still valid after the slide because
 RoPE baked in their positions and attention only looks at distances. The cached step is
 therefore *exactly* the full forward over the whole history with the banded mask (tested).
+
+Members. One ``ADTransformer`` can hold several independent models (e.g. a chapter's training
+seeds) that train and act together in one batch; see the comment above ``MemberLinear``.
 """
 
 from __future__ import annotations
@@ -85,12 +88,21 @@ class ADConfig:
         return self.d_model // self.n_heads
 
 
-def rotate(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
-    """Apply rotary embeddings to ``x [B, H, T, hd]`` at integer ``positions [T]``."""
-    half = x.shape[-1] // 2
-    freqs = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)  # [hd/2]
+def rope_tables(positions: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary ``cos, sin`` tables ``[T, head_dim / 2]`` for integer ``positions [T]``.
+
+    Computed once per forward pass and shared by every layer, and by queries and keys.
+    """
+    half = head_dim // 2
+    freqs = base ** (-torch.arange(half, device=positions.device, dtype=torch.float32) / half)  # [hd/2]
     angles = positions.to(torch.float32)[:, None] * freqs[None, :]  # [T, hd/2]
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Apply rotary embeddings (:func:`rope_tables`) to ``x [B, H, T, hd]``."""
+    cos, sin = (t.to(x.dtype) for t in rope)
+    half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -118,27 +130,81 @@ class KVCache:
         self.context_len = config.context_len
 
 
+# Members. A model holds E >= 1 independent sets of weights ("members", e.g. the training
+# seeds of a chapter), each parameter with a leading member axis. A batch of N = E * B rows is
+# member-major: rows [e*B, (e+1)*B) belong to member e. Members never mix: every operation is
+# either per row or per member (batched matmuls). Why: for models this small, a step over a
+# small batch costs mostly per-operation overhead, and E members in one set of operations pay
+# it once instead of E times. That is the case of in-context rollouts over a few dozen
+# environments; a large training batch on a 2-core CPU is bound by arithmetic and memory
+# instead, and gains little (benchmarks/benchmark.py measures both).
+
+
+class MemberLinear(nn.Module):
+    """``E`` independent linear maps: ``[N, ..., d_in] -> [N, ..., d_out]``, N = E * B rows."""
+
+    def __init__(self, n_members: int, d_in: int, d_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_members, d_in, d_out))
+        self.bias = nn.Parameter(torch.zeros(n_members, 1, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        E, d_in, d_out = self.weight.shape
+        y = torch.baddbmm(self.bias, x.reshape(E, -1, d_in), self.weight)  # [E, B * ..., d_out]
+        return y.view(*x.shape[:-1], d_out)
+
+
+class MemberLayerNorm(nn.Module):
+    """LayerNorm with one gain and bias per member."""
+
+    def __init__(self, n_members: int, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_members, 1, d))
+        self.bias = nn.Parameter(torch.zeros(n_members, 1, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        E, _, d = self.weight.shape
+        if E == 1:  # one fused kernel instead of three
+            return F.layer_norm(x, (d,), self.weight[0, 0], self.bias[0, 0])
+        y = torch.addcmul(self.bias, F.layer_norm(x, (d,)).reshape(E, -1, d), self.weight)
+        return y.view(x.shape)
+
+
+class MemberEmbedding(nn.Module):
+    """``E`` independent embedding tables: integer ``[N, ...]`` -> ``[N, ..., d]``."""
+
+    def __init__(self, n_members: int, n_entries: int, d: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_members, n_entries, d))
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        E, V, d = self.weight.shape
+        offsets = torch.arange(E, device=index.device)[:, None] * V  # member e reads rows [e*V, (e+1)*V)
+        flat = (index.reshape(E, -1) + offsets).view(index.shape)
+        return F.embedding(flat, self.weight.view(E * V, d))
+
+
 class SelfAttention(nn.Module):
-    def __init__(self, config: ADConfig):
+    def __init__(self, config: ADConfig, n_members: int):
         super().__init__()
         self.config = config
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.qkv = MemberLinear(n_members, config.d_model, 3 * config.d_model)
+        self.proj = MemberLinear(n_members, config.d_model, config.d_model)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def _split_heads(self, x: torch.Tensor, positions: torch.Tensor):
+    def _split_heads(self, x: torch.Tensor, rope):
         B, T, _ = x.shape
         c = self.config
         q, k, v = self.qkv(x).split(c.d_model, dim=2)
         q, k, v = (t.view(B, T, c.n_heads, c.head_dim).transpose(1, 2) for t in (q, k, v))  # [B, H, T, hd]
-        return rotate(q, positions, c.rope_base), rotate(k, positions, c.rope_base), v
+        return rotate(q, rope), rotate(k, rope), v
 
     def _merge_heads(self, y: torch.Tensor) -> torch.Tensor:
         B, H, T, hd = y.shape
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, T, H * hd)))
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        q, k, v = self._split_heads(x, positions)
+    def forward(self, x: torch.Tensor, rope, mask: torch.Tensor | None) -> torch.Tensor:
+        q, k, v = self._split_heads(x, rope)
         p = self.config.attn_dropout if self.training else 0.0
         if mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
@@ -146,10 +212,10 @@ class SelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self._merge_heads(y)
 
-    def step(self, x: torch.Tensor, cache: KVCache, layer: int) -> torch.Tensor:
+    def step(self, x: torch.Tensor, rope, cache: KVCache, layer: int) -> torch.Tensor:
         """One new token per rollout, ``x [B, 1, d]``, attending over the cached window."""
         pos = cache.n_seen
-        q, k, v = self._split_heads(x, torch.tensor([pos], device=x.device))
+        q, k, v = self._split_heads(x, rope)
         slot = pos % cache.context_len
         cache.k[layer, :, :, slot] = k[:, :, 0]
         cache.v[layer, :, :, slot] = v[:, :, 0]
@@ -162,56 +228,83 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: ADConfig):
+    def __init__(self, config: ADConfig, n_members: int):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.d_model)
-        self.attn = SelfAttention(config)
-        self.ln2 = nn.LayerNorm(config.d_model)
+        E = n_members
+        self.ln1 = MemberLayerNorm(E, config.d_model)
+        self.attn = SelfAttention(config, E)
+        self.ln2 = MemberLayerNorm(E, config.d_model)
         self.mlp = nn.Sequential(
-            nn.Linear(config.d_model, config.d_ff),
+            MemberLinear(E, config.d_model, config.d_ff),
             nn.GELU(),
-            nn.Linear(config.d_ff, config.d_model),
+            MemberLinear(E, config.d_ff, config.d_model),
             nn.Dropout(config.dropout),
         )
 
-    def forward(self, x, positions, mask):
-        x = x + self.attn(self.ln1(x), positions, mask)
+    def forward(self, x, rope, mask):
+        x = x + self.attn(self.ln1(x), rope, mask)
         return x + self.mlp(self.ln2(x))
 
-    def step(self, x, cache: KVCache, layer: int):
-        x = x + self.attn.step(self.ln1(x), cache, layer)
+    def step(self, x, rope, cache: KVCache, layer: int):
+        x = x + self.attn.step(self.ln1(x), rope, cache, layer)
         return x + self.mlp(self.ln2(x))
 
 
 class ADTransformer(nn.Module):
-    """Causal transformer mapping (o_t, a_{t-1}, r_{t-1}) tokens to logits over a_t."""
+    """Causal transformer mapping (o_t, a_{t-1}, r_{t-1}) tokens to logits over a_t.
 
-    def __init__(self, config: ADConfig):
+    ``n_members`` > 1 holds that many independent models in one (see "Members" above): inputs
+    then have ``N = n_members * B`` rows, member-major. :meth:`stack` builds one from separately
+    initialised models and :meth:`member` takes one out again.
+    """
+
+    def __init__(self, config: ADConfig, n_members: int = 1):
         super().__init__()
+        if not isinstance(n_members, int) or n_members < 1:
+            raise ValueError(f"n_members must be a positive integer, got {n_members!r}")
         self.config = config
+        E, d = n_members, config.d_model
         if config.grid_size:
-            self.row_embedding = nn.Embedding(config.grid_size, config.d_model)
-            self.col_embedding = nn.Embedding(config.grid_size, config.d_model)
+            self.row_embedding = MemberEmbedding(E, config.grid_size, d)
+            self.col_embedding = MemberEmbedding(E, config.grid_size, d)
         else:
-            self.obs_embedding = nn.Embedding(config.n_observations, config.d_model)
-        self.action_embedding = nn.Embedding(config.n_actions + 1, config.d_model)  # +1: "start"
-        self.reward_embedding = nn.Linear(1, config.d_model)
+            self.obs_embedding = MemberEmbedding(E, config.n_observations, d)
+        self.action_embedding = MemberEmbedding(E, config.n_actions + 1, d)  # +1: "start"
+        self.reward_embedding = MemberLinear(E, 1, d)
         self.embed_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
-        self.ln_f = nn.LayerNorm(config.d_model)
-        self.head = nn.Linear(config.d_model, config.n_actions)
-        self.apply(self._init_weights)
+        self.blocks = nn.ModuleList([Block(config, E) for _ in range(config.n_layers)])
+        self.ln_f = MemberLayerNorm(E, d)
+        self.head = MemberLinear(E, d, config.n_actions)
+        for module in self.modules():
+            if isinstance(module, (MemberLinear, MemberEmbedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
         # GPT-2: scale residual projections so the residual stream's variance does not grow with depth.
-        for name, p in self.named_parameters():
-            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+        for block in self.blocks:
+            for p in (block.attn.proj.weight, block.mlp[2].weight):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+    @property
+    def n_members(self) -> int:
+        return self.head.weight.shape[0]
+
+    @classmethod
+    def stack(cls, models: list["ADTransformer"]) -> "ADTransformer":
+        """One model whose members are ``models`` (same config), in order."""
+        config = models[0].config
+        if any(m.config != config for m in models):
+            raise ValueError("can only stack models of one ADConfig")
+        stacked = cls(config, sum(m.n_members for m in models)).to(models[0].head.weight.device)
+        states = [m.state_dict() for m in models]
+        stacked.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+        return stacked.train(models[0].training)
+
+    def member(self, e: int) -> "ADTransformer":
+        """A copy of member ``e`` as a one-member model."""
+        if not 0 <= e < self.n_members:
+            raise IndexError(f"member {e} of a {self.n_members}-member model")
+        single = type(self)(self.config).to(self.head.weight.device)
+        single.load_state_dict({k: v[e:e + 1].clone() for k, v in self.state_dict().items()})
+        return single.train(self.training)
 
     @property
     def start_action(self) -> int:
@@ -219,16 +312,19 @@ class ADTransformer(nn.Module):
         return self.config.n_actions
 
     def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        """Parameters of one member."""
+        return sum(p.numel() for p in self.parameters()) // self.n_members
 
     def embed(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
-        """``obs, prev_actions, prev_rewards`` of shape ``[B, T]`` -> tokens ``[B, T, d]``."""
+        """``obs, prev_actions, prev_rewards`` of shape ``[N, T]`` -> tokens ``[N, T, d]``."""
         c = self.config
         if obs.shape != prev_actions.shape or obs.shape != prev_rewards.shape:
             raise ValueError(
                 f"obs, prev_actions and prev_rewards must share one shape, got "
                 f"{tuple(obs.shape)}, {tuple(prev_actions.shape)}, {tuple(prev_rewards.shape)}"
             )
+        if obs.shape[0] % self.n_members:
+            raise ValueError(f"{obs.shape[0]} rows cannot be split evenly among {self.n_members} members")
         if obs.numel() and (obs.min() < 0 or obs.max() >= c.n_observations):
             raise ValueError(f"observations must lie in [0, {c.n_observations}), got max {int(obs.max())}")
         if prev_actions.numel() and (prev_actions.min() < 0 or prev_actions.max() > c.n_actions):
@@ -245,31 +341,32 @@ class ADTransformer(nn.Module):
         return self.embed_dropout(x)
 
     def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
-        """Full forward over ``[B, T]`` steps -> logits ``[B, T, n_actions]``.
+        """Full forward over ``[N, T]`` steps -> logits ``[N, T, n_actions]``.
 
         For T > context_len each layer uses the sliding-window mask; this is the reference
         that :meth:`step` reproduces exactly.
         """
         if obs.dim() != 2:
             raise ValueError(f"expected [batch, time] inputs, got shape {tuple(obs.shape)}")
-        x = self.embed(obs, prev_actions, prev_rewards)  # [B, T, d]
+        x = self.embed(obs, prev_actions, prev_rewards)  # [N, T, d]
         T = x.shape[1]
-        positions = torch.arange(T, device=x.device)
+        rope = rope_tables(torch.arange(T, device=x.device), self.config.head_dim, self.config.rope_base)
         mask = sliding_window_mask(T, self.config.context_len, x.device)
         for block in self.blocks:
-            x = block(x, positions, mask)
-        return self.head(self.ln_f(x))  # [B, T, n_actions]
+            x = block(x, rope, mask)
+        return self.head(self.ln_f(x))  # [N, T, n_actions]
 
     def new_cache(self, batch_size: int) -> KVCache:
         p = self.head.weight
         return KVCache(self.config, batch_size, device=p.device, dtype=p.dtype)
 
     def step(self, cache: KVCache, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
-        """Incremental inference: one step for each of ``B`` rollouts, ``[B]`` inputs -> ``[B, n_actions]``."""
+        """Incremental inference: one step for each of ``N`` rollouts, ``[N]`` inputs -> ``[N, n_actions]``."""
         if obs.dim() != 1 or obs.shape[0] != cache.k.shape[1]:
             raise ValueError(f"step expects [{cache.k.shape[1]}] inputs (one per cached rollout), got {tuple(obs.shape)}")
-        x = self.embed(obs[:, None], prev_actions[:, None], prev_rewards[:, None])  # [B, 1, d]
+        x = self.embed(obs[:, None], prev_actions[:, None], prev_rewards[:, None])  # [N, 1, d]
+        rope = rope_tables(torch.tensor([cache.n_seen], device=x.device), self.config.head_dim, self.config.rope_base)
         for layer, block in enumerate(self.blocks):
-            x = block.step(x, cache, layer)
+            x = block.step(x, rope, cache, layer)
         cache.n_seen += 1
         return self.head(self.ln_f(x))[:, 0]

@@ -168,3 +168,22 @@ def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 80, **
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, source_score: float, random_score: float, label: str = "AD"):
+    """A score of each training checkpoint against its training loss.
+
+    ``losses`` and ``scores`` are ``[n_checkpoints, n_seeds]``: a point per checkpoint at the
+    mean over seeds, with +/- 1 std error bars in both directions, labelled by its training
+    step; the source and random are horizontal lines.
+    """
+    losses, scores = np.asarray(losses, dtype=float), np.asarray(scores, dtype=float)
+    spread = lambda a: a.std(axis=1, ddof=1) if a.shape[1] > 1 else None  # noqa: E731
+    ax.errorbar(losses.mean(axis=1), scores.mean(axis=1), xerr=spread(losses), yerr=spread(scores), fmt="o-",
+                color=color_for(label), label=label, capsize=3)
+    for step, x, y in zip(steps, losses.mean(axis=1), scores.mean(axis=1)):
+        ax.annotate(f"{step}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize="x-small")
+    ax.axhline(source_score, color=color_for("source"), linestyle="--", linewidth=1.5, label="source")
+    ax.axhline(random_score, color=color_for("random"), linestyle=":", linewidth=1.5, label="random")
+    ax.invert_xaxis()  # training runs left to right: the loss falls
+    return ax

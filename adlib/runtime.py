@@ -6,7 +6,10 @@ import platform
 import random
 import sys
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -54,16 +57,81 @@ def environment_info() -> dict:
     return info
 
 
+PHASES = ("data", "training", "evaluation")
+"""Where a chapter's time goes, as booked by adlib itself; the rest is plotting and text."""
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.work: dict[str, float] = defaultdict(float)  # e.g. training tokens
+        self.work_seconds: dict[str, float] = defaultdict(float)  # seconds of the blocks that did that work
+        self.open: list[str] = []
+
+
+_ledger = _Ledger()
+
+
+@contextmanager
+def timed(phase: str) -> Iterator[dict]:
+    """Book the time of a block to ``phase`` (one of :data:`PHASES`).
+
+    Only the outermost block counts its seconds (data generation runs rollouts, which are
+    not evaluation). The block may report work it did in the dict it gets (e.g.
+    ``work["training_tokens"] = n``); throughput is that work over the block's seconds.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    ledger = _ledger
+    work: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ledger.open.append(phase)
+    try:
+        yield work
+    finally:
+        ledger.open.pop()
+        dt = time.perf_counter() - t0
+        if not ledger.open:
+            ledger.seconds[phase] += dt
+        for key, amount in work.items():
+            ledger.work[key] += amount
+            ledger.work_seconds[key] += dt
+
+
+def start_chapter() -> float:
+    """Reset the time ledger at the top of a chapter; returns the start (``time.perf_counter()``)."""
+    global _ledger
+    _ledger = _Ledger()
+    return _ledger.started
+
+
+def time_split() -> dict:
+    """Seconds per phase since :func:`start_chapter`, and throughput where work was done."""
+    total = time.perf_counter() - _ledger.started
+    seconds = {phase: _ledger.seconds.get(phase, 0.0) for phase in PHASES}
+    seconds["plotting and text"] = max(0.0, total - sum(seconds.values()))
+    rate = lambda key: _ledger.work[key] / _ledger.work_seconds[key] if _ledger.work.get(key) else None  # noqa: E731
+    return {
+        "seconds": seconds,
+        "training_tokens": _ledger.work.get("training_tokens", 0.0),
+        "training_tokens_per_second": rate("training_tokens"),
+        "in_context_steps": _ledger.work.get("in_context_steps", 0.0),
+        "in_context_steps_per_second": rate("in_context_steps"),
+    }
+
+
 def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
     """The fields every chapter's results JSON carries for the reproducibility page.
 
-    ``started`` is the ``time.perf_counter()`` value taken when the notebook began.
+    ``started`` is the value :func:`start_chapter` returned when the notebook began.
     """
     return {
         "notebook": notebook,
         "scale": scale,
         "seeds": seeds,
         "runtime_seconds": time.perf_counter() - started,
+        "time_split": time_split(),
         "versions": environment_info(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

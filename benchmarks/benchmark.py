@@ -1,30 +1,33 @@
 """Throughput benchmark (run with ``make bench``; not a test: timings vary by machine).
 
-Prints:
+Prints, each measured side by side in this one run:
   1. environment + source steps per second (batched over bandits);
-  2. training tokens per second for the chapter-1 model;
-  3. in-context rollout steps per second with and without the KV cache, at 100 and 200
-     steps of context, and the speed-up per step at the end of the context;
-  4. the cached step's cost early and late in a 100-episode Dark Room run (it should not grow).
+  2. training a chapter's seeds: the plain loop (one model after another) against the seeds
+     trained together as one model with a member per seed, in tokens per second summed over
+     seeds, for the chapter-1 and chapter-2 models (their configs come from adlib.experiments);
+  3. in-context rollouts of those seeds: one model after another against all seeds in one
+     batch, in in-context steps per second;
+  4. KV cache against re-running the whole context at every step;
+  5. the cached step's cost early and late in a 100-episode Dark Room run (it should not grow).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
-from adlib.data import BanditDataConfig, generate_bandit_histories
-from adlib.envs import sample_gaussian_bandits
+from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_histories
+from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
 from adlib.evaluation import InContextPolicy, rollout
-from adlib.model import ADConfig, ADTransformer
+from adlib.experiments import bandit_experiment, darkroom_experiment
+from adlib.model import ADTransformer
 from adlib.runtime import environment_info
 from adlib.sources import OptimisticGreedy, ThompsonSampling
-from adlib.training import TrainConfig, train
-
-CHAPTER1_MODEL = dict(n_actions=10, d_model=32, n_layers=2, n_heads=2, d_ff=128, dropout=0.0, attn_dropout=0.0)
+from adlib.training import TrainConfig, train, train_seeds
 
 
 def bench_sources(n_bandits: int) -> None:
@@ -36,11 +39,54 @@ def bench_sources(n_bandits: int) -> None:
         print(f"  {policy.name:18s} {n_bandits * 100 / dt:>12,.0f} env+source steps/s  ({n_bandits:,} bandits x 100 steps)")
 
 
+def chapter_models():
+    """(name, model config, batch size, seeds, a dataset to train on, environments for one seed's rollout)."""
+    ch1, ch2 = bandit_experiment("full"), darkroom_experiment("full")
+    bandit_data = generate_bandit_histories(BanditDataConfig(source="thompson", n_histories=2_000, n_steps=ch1.model.context_len))
+    rng = np.random.default_rng(0)  # random Dark Room steps: the cost of a training step does not depend on them
+    shape = (2_000, ch2.model.context_len)
+    dark_data = LearningHistories(rng.integers(0, 81, shape), rng.integers(0, 5, shape), rng.random(shape) < 0.1, 5, 81)
+    bandit_env = lambda n: sample_gaussian_bandits(n, 10, np.random.default_rng(1)).env(ch1.horizon, seed=0)  # noqa: E731
+    dark_env = lambda n: DarkRoomEnv(np.tile(darkroom_goals(9)[:16], (n // 16, 1)))  # noqa: E731
+    return [
+        ("chapter 1", ch1.model, ch1.train.batch_size, ch1.train_seeds, bandit_data, bandit_env, ch1.chunk // len(ch1.train_seeds), ch1.horizon),
+        ("chapter 2", ch2.model, ch2.train.batch_size, ch2.train_seeds, dark_data, dark_env, 16 * ch2.n_eval_seeds, 100 * ch2.horizon),
+    ]
+
+
 def bench_training(steps: int) -> None:
-    data = generate_bandit_histories(BanditDataConfig(n_histories=2_000, n_steps=100))
-    config = ADConfig(context_len=100, **CHAPTER1_MODEL)
-    run = train(config, TrainConfig(steps=steps, batch_size=64, warmup_steps=1), data, use_cache=False, progress=False)
-    print(f"  {run.tokens_per_second:>12,.0f} training tokens/s  (batch 64 x 100 tokens, {steps} steps)")
+    for name, config, batch, seeds, data, *_ in chapter_models():
+        tc = TrainConfig(steps=steps, batch_size=batch, warmup_steps=1)
+        tokens = len(seeds) * steps * batch * config.context_len
+        start = time.perf_counter()
+        for s in seeds:
+            train(config, TrainConfig(steps=steps, batch_size=batch, warmup_steps=1, seed=s), data, use_cache=False, progress=False)
+        plain = tokens / (time.perf_counter() - start)
+        start = time.perf_counter()
+        train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
+        together = tokens / (time.perf_counter() - start)
+        print(f"  {name} ({ADTransformer(config).n_parameters():,} parameters, batch {batch} x {config.context_len} tokens, "
+              f"{len(seeds)} seeds, {steps} steps): plain {plain:>9,.0f} tokens/s | together {together:>9,.0f} tokens/s | "
+              f"speed-up {together / plain:.2f}x")
+
+
+def bench_ensemble_rollouts(n_steps_cap: int) -> None:
+    for name, config, _, seeds, _, make_env, envs_per_seed, n_steps in chapter_models():
+        n_steps = min(n_steps, n_steps_cap)
+        models = []
+        for s in seeds:
+            torch.manual_seed(s)
+            models.append(ADTransformer(config).eval())
+        steps = len(seeds) * envs_per_seed * n_steps
+        start = time.perf_counter()
+        for m in models:
+            rollout(make_env(envs_per_seed), InContextPolicy(m), n_steps, seed=0)
+        plain = steps / (time.perf_counter() - start)
+        start = time.perf_counter()
+        rollout(make_env(len(seeds) * envs_per_seed), InContextPolicy(ADTransformer.stack(models)), n_steps, seed=0)
+        together = steps / (time.perf_counter() - start)
+        print(f"  {name} ({len(seeds)} seeds x {envs_per_seed} environments, {n_steps} steps): plain {plain:>9,.0f} steps/s | "
+              f"together {together:>9,.0f} steps/s | speed-up {together / plain:.2f}x")
 
 
 def time_rollout(model, n_envs: int, n_steps: int, use_kv_cache: bool) -> tuple[float, float]:
@@ -65,7 +111,7 @@ def time_rollout(model, n_envs: int, n_steps: int, use_kv_cache: bool) -> tuple[
 def bench_rollouts(n_envs: int) -> None:
     for context in (100, 200):
         torch.manual_seed(0)
-        model = ADTransformer(ADConfig(context_len=context, **CHAPTER1_MODEL)).eval()
+        model = ADTransformer(dataclasses.replace(bandit_experiment("full").model, context_len=context)).eval()
         cached, cached_tail = time_rollout(model, n_envs, context, use_kv_cache=True)
         full, full_tail = time_rollout(model, n_envs, context, use_kv_cache=False)
         print(f"  context {context}: KV cache {cached:>10,.0f} steps/s | full re-run {full:>8,.0f} steps/s | "
@@ -73,12 +119,9 @@ def bench_rollouts(n_envs: int) -> None:
 
 
 def bench_long_context() -> None:
-    """Dark Room, 4-episode context: the cached step must cost the same in episode 100 as in episode 5."""
-    from adlib.envs import DarkRoomEnv, darkroom_goals
-
+    """Dark Room, chapter 2's model: the cached step must cost the same in episode 100 as in episode 5."""
     torch.manual_seed(0)
-    model = ADTransformer(ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=80, d_model=64, n_layers=2,
-                                   n_heads=4, d_ff=128, dropout=0.0, attn_dropout=0.0)).eval()
+    model = ADTransformer(darkroom_experiment("full").model).eval()
     env = DarkRoomEnv(np.repeat(darkroom_goals(9)[:16], 5, axis=0))
     policy = InContextPolicy(model)
     policy.reset(env.n_envs, np.random.default_rng(0))
@@ -92,7 +135,7 @@ def bench_long_context() -> None:
             policy.observe(actions, rewards)
         per_episode.append((time.perf_counter() - start) / 20)
     early, late = np.median(per_episode[4:10]), np.median(per_episode[-10:])
-    print(f"  Dark Room, 80 rollouts, context 80: {early * 1e3:.2f} ms/step in episodes 5-10, "
+    print(f"  Dark Room, 80 rollouts, context {model.config.context_len}: {early * 1e3:.2f} ms/step in episodes 5-10, "
           f"{late * 1e3:.2f} ms/step in episodes 91-100 (ratio {late / early:.2f})")
 
 
@@ -100,14 +143,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bandits", type=int, default=32_000)
     parser.add_argument("--train-steps", type=int, default=30)
+    parser.add_argument("--rollout-steps", type=int, default=400, help="cap on the steps of each in-context rollout")
     parser.add_argument("--rollout-envs", type=int, default=256)
     args = parser.parse_args()
     info = environment_info()
     print(f"adlib benchmark: torch {info['torch']}, {info['torch_threads']} threads, device {info['device']}")
     print("1. sources"), bench_sources(args.bandits)
-    print("2. training"), bench_training(args.train_steps)
-    print("3. in-context rollouts"), bench_rollouts(args.rollout_envs)
-    print("4. step cost over a long in-context run"), bench_long_context()
+    print("2. training a chapter's seeds"), bench_training(args.train_steps)
+    print("3. in-context rollouts of a chapter's seeds"), bench_ensemble_rollouts(args.rollout_steps)
+    print("4. KV cache against re-running the context"), bench_rollouts(args.rollout_envs)
+    print("5. step cost over a long in-context run"), bench_long_context()
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,7 @@ def test_batch_equals_single_gymnasium_env_on_fixed_actions(env_id, size, hard):
         (dict(goals=np.array([1, 2])), r"\[n, 2\]"),
         (dict(goals=np.array([[0, 0]]), size=1), "grid size"),
         (dict(goals=np.array([[0, 0]]), horizon=0), "horizon"),
+        (dict(goals=np.array([[1.5, 2]])), "whole"),
     ],
 )
 def test_invalid_darkroom_parameters_raise(kwargs, match):
@@ -141,6 +144,21 @@ def test_q_learning_histories_improve_from_random_to_good():
     optimal = darkroom_optimal_return(np.stack(np.divmod(np.array(h.meta["goal"]), 9), axis=1))
     first, last = (returns[:, :5].mean(axis=1) / optimal).mean(), (returns[:, -10:].mean(axis=1) / optimal).mean()
     assert first < 0.1 and last > 0.75
+
+
+def test_chapter_two_source_converges_near_optimal():
+    """The book's source (step size 1, optimistic start) ends its histories near optimal."""
+    from adlib.data import generate_darkroom_histories
+    from adlib.experiments import darkroom_experiment
+
+    config = dataclasses.replace(darkroom_experiment("full").source, histories_per_goal=2)
+    h = generate_darkroom_histories(config)
+    optimal = darkroom_optimal_return(np.stack(np.divmod(np.array(h.meta["goal"]), 9), axis=1))
+    fraction = h.rewards.reshape(h.n_histories, 100, 20).sum(axis=2) / optimal[:, None]
+    assert fraction[:, :5].mean() < 0.05  # starts as a random walk
+    assert fraction[:, -10:].mean() > 0.95  # ends near optimal (bar of the book's chapter 2)
+    with pytest.raises(ValueError, match="whole cell indices"):
+        dataclasses.replace(config, goals=(1.5,))
 
 
 def test_q_learning_update_known_value():

@@ -144,3 +144,10 @@ def test_odd_even_histories_record_the_favoured_split():
     odd_best = (np.asarray(h.meta["best_arm"]) % 2 == 1).mean()
     assert abs(odd_best - 0.95) < 4 * np.sqrt(0.95 * 0.05 / 4_000)
     assert set(np.unique(h.rewards)) <= {0.0, 1.0}
+
+
+def test_bandit_config_with_one_arm_raises_at_construction():
+    from adlib.data import BanditDataConfig
+
+    with pytest.raises(ValueError, match="n_arms must be an integer >= 2"):
+        BanditDataConfig(n_arms=1)

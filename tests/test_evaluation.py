@@ -146,3 +146,64 @@ def test_in_context_trace_matches_a_plain_rollout():
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
     # The first step's distribution is the empty-context one: identical for every bandit.
     np.testing.assert_allclose(probs[:, 0], np.broadcast_to(probs[0, 0], (5, 4)), atol=1e-6)
+
+
+def test_member_chunks_keep_every_chunk_member_major():
+    from adlib.evaluation import member_chunks
+
+    chunks = member_chunks(12, 3, 6)  # 4 environments per member, 2 per member per chunk
+    np.testing.assert_array_equal(chunks[0], [0, 1, 4, 5, 8, 9])
+    np.testing.assert_array_equal(chunks[1], [2, 3, 6, 7, 10, 11])
+    np.testing.assert_array_equal(np.sort(np.concatenate(member_chunks(50, 1, 7))), np.arange(50))
+    assert [len(c) for c in member_chunks(50, 1, 7)] == [7] * 7 + [1]
+    with pytest.raises(ValueError, match="split evenly among 3 members"):
+        member_chunks(10, 3, 4)
+
+
+def _small_models(n, n_actions=10):
+    import torch
+
+    from adlib.model import ADConfig, ADTransformer
+
+    config = ADConfig(n_actions=n_actions, context_len=8, d_model=16, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0)
+    models = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        models.append(ADTransformer(config).eval())
+    return models
+
+
+def test_ensemble_policy_acts_like_each_member_alone(rng):
+    """Greedy actions are deterministic, so one batched rollout of the stacked models must
+    reproduce each model's own rollout on its group of tasks, chunked or not."""
+    from adlib.evaluation import InContextPolicy
+    from adlib.model import ADTransformer
+
+    models = _small_models(3)
+    tasks = sample_gaussian_bandits(60, 10, rng)
+    together = evaluate_bandit_groups(InContextPolicy(ADTransformer.stack(models), greedy=True), tasks, 3, 12, seed=0, chunk_size=21)
+    alone = evaluate_bandit_groups(lambda g: InContextPolicy(models[g], greedy=True), tasks, 3, 12, seed=0)
+    for a, b in zip(together.groups, alone.groups):
+        np.testing.assert_array_equal(a.actions, b.actions)
+    assert not all(np.array_equal(together.groups[0].actions, g.actions) for g in together.groups[1:])
+    with pytest.raises(ValueError, match="needs 2 members"):
+        evaluate_bandit_groups(InContextPolicy(ADTransformer.stack(models)), tasks, 2, 12, seed=0)
+
+
+def test_ensemble_goal_evaluation_gives_one_group_per_member():
+    import torch
+
+    from adlib.evaluation import InContextPolicy, evaluate_on_goals
+    from adlib.model import ADConfig, ADTransformer
+
+    config = ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=20, d_model=16, n_layers=1, n_heads=2, d_ff=16)
+    models = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        models.append(ADTransformer(config).eval())
+    together = evaluate_on_goals([InContextPolicy(ADTransformer.stack(models), greedy=True), RandomPolicy(5)], [40, 0, 31], 3, 2, seed=0)
+    assert together.returns.shape == (2 * 2 + 2, 3, 3)
+    np.testing.assert_array_equal(together.groups, [0, 0, 1, 1, 2, 2])
+    for g, model in enumerate(models):
+        alone = evaluate_on_goals([InContextPolicy(model, greedy=True)], [40, 0, 31], 3, 2, seed=0)
+        np.testing.assert_array_equal(together.observations[2 * g:2 * g + 2], alone.observations)

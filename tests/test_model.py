@@ -23,12 +23,13 @@ def test_config_builds_the_architecture_it_says():
     c = ADConfig(n_actions=7, n_observations=4, context_len=12, d_model=48, n_layers=3, n_heads=6, d_ff=80)
     m = ADTransformer(c)
     assert len(m.blocks) == 3
-    assert m.obs_embedding.weight.shape == (4, 48)
-    assert m.action_embedding.weight.shape == (8, 48)  # + start token
-    assert m.head.weight.shape == (7, 48)
+    assert m.n_members == 1
+    assert m.obs_embedding.weight.shape == (1, 4, 48)  # member, entries, width
+    assert m.action_embedding.weight.shape == (1, 8, 48)  # + start token
+    assert m.head.weight.shape == (1, 48, 7)  # member, in, out
     for block in m.blocks:
-        assert block.attn.qkv.weight.shape == (3 * 48, 48)
-        assert block.mlp[0].weight.shape == (80, 48)
+        assert block.attn.qkv.weight.shape == (1, 48, 3 * 48)
+        assert block.mlp[0].weight.shape == (1, 48, 80)
         assert block.attn.config.n_heads == 6
     cache = m.new_cache(batch_size=5)
     assert cache.k.shape == (3, 5, 6, 12, 8)  # layers, batch, heads, context, head width
@@ -144,3 +145,56 @@ def test_bad_input_shapes_and_values_raise():
     cache = m.new_cache(3)
     with pytest.raises(ValueError, match="one per cached rollout"):
         m.step(cache, obs[:, 0], a[:, 0], r[:, 0])
+
+
+def members_and_singles(config, n=3):
+    singles = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        singles.append(ADTransformer(config).eval())
+    return singles, ADTransformer.stack(singles).eval()
+
+
+def test_members_compute_exactly_what_each_model_computes_alone():
+    for config in (SMALL, dataclasses.replace(SMALL, n_observations=9, grid_size=3)):
+        singles, ensemble = members_and_singles(config)
+        assert ensemble.n_members == 3 and ensemble.n_parameters() == singles[0].n_parameters()
+        obs, a, r = random_inputs(config, 3 * 4, 2 * config.context_len + 3)  # the window slides too
+        with torch.no_grad():
+            together = ensemble(obs, a, r)
+            alone = torch.cat([m(obs[4 * e:4 * (e + 1)], a[4 * e:4 * (e + 1)], r[4 * e:4 * (e + 1)]) for e, m in enumerate(singles)])
+        torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+        # Different seeds give different members: the ensemble is not one model three times.
+        assert not torch.allclose(together[:4], together[4:8])
+
+
+def test_members_step_with_one_kv_cache_like_separate_models():
+    singles, ensemble = members_and_singles(SMALL, n=2)
+    obs, a, r = random_inputs(SMALL, 2 * 3, 2 * SMALL.context_len)
+    with torch.no_grad():
+        cache = ensemble.new_cache(6)
+        together = torch.stack([ensemble.step(cache, obs[:, t], a[:, t], r[:, t]) for t in range(obs.shape[1])], 1)
+        alone = torch.cat([m(obs[3 * e:3 * (e + 1)], a[3 * e:3 * (e + 1)], r[3 * e:3 * (e + 1)]) for e, m in enumerate(singles)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_member_takes_out_the_model_that_was_stacked():
+    singles, ensemble = members_and_singles(SMALL)
+    for e, single in enumerate(singles):
+        out = ensemble.member(e)
+        assert out.n_members == 1
+        for p, q in zip(single.parameters(), out.parameters()):
+            assert torch.equal(p, q)
+    with pytest.raises(IndexError, match="member 3"):
+        ensemble.member(3)
+
+
+def test_bad_member_layouts_raise():
+    singles, ensemble = members_and_singles(SMALL)
+    obs, a, r = random_inputs(SMALL, 4, 5)
+    with pytest.raises(ValueError, match="split evenly among 3 members"):
+        ensemble(obs, a, r)
+    with pytest.raises(ValueError, match="one ADConfig"):
+        ADTransformer.stack([singles[0], ADTransformer(dataclasses.replace(SMALL, d_ff=8))])
+    with pytest.raises(ValueError, match="n_members"):
+        ADTransformer(SMALL, n_members=0)

@@ -56,6 +56,15 @@ def test_bandit_chapter_headline_numbers(executed):
     # Even briefly trained, AD from Thompson data should not be worse than random by much.
     assert step("ad_thompson", 100, "regret") < step("random", 100, "regret") + 15
     assert r["ad_optimistic_vs_source_steps_11_100"]["verdict_late"] in ("above", "below", "level with")
+    sweep = r["ad_optimistic_checkpoint_sweep"]
+    assert len(sweep) >= 8 and [e["step"] for e in sweep] == sorted(e["step"] for e in sweep)
+    for e in sweep:
+        assert 0 <= e["pct_best_arm_steps_11_100"]["mean"] <= 100 and e["loss"]["mean"] > r["perfect_imitation_loss"]
+        assert e["vs_source"] in ("above", "below", "level with")
+    split = r["time_split"]
+    assert set(split["seconds"]) == {"data", "training", "evaluation", "plotting and text"}
+    assert sum(split["seconds"].values()) <= r["runtime_seconds"] + 1
+    assert split["in_context_steps"] > 0 and split["in_context_steps_per_second"] > 0
 
 
 @pytest.mark.notebook
@@ -64,6 +73,7 @@ def test_reproducibility_page_lists_the_runs(executed):
     nb = json.loads((out / "99_reproducibility.ipynb").read_text())
     text = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     assert "01_bandit" in text
+    assert "tokens/s" in text and "steps/s" in text  # the time split and throughput table
 
 
 @pytest.mark.notebook

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_histories
-from adlib.model import ADConfig
-from adlib.training import TrainConfig, learning_rate, train
+from adlib.model import ADConfig, ADTransformer
+from adlib.training import TrainConfig, clip_grad_norm_per_member, learning_rate, stacked, train, train_seeds, train_together
 
 MODEL = ADConfig(n_actions=4, context_len=10, d_model=16, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0)
 
@@ -68,14 +68,14 @@ def test_interrupted_run_resumes_to_identical_result(isolated_cache, monkeypatch
     monkeypatch.setattr(LearningHistories, "sample_windows", crash_after_13)
     with pytest.raises(KeyboardInterrupt):
         train(MODEL, cfg, data, progress=False)
-    run_dirs = list((isolated_cache / "runs").iterdir())
-    assert [p.name for p in run_dirs[0].iterdir()] == ["resume.pt"]  # no final.pt half-written
+    leftovers = sorted(p.relative_to(isolated_cache / "runs") for p in (isolated_cache / "runs").rglob("*") if p.is_file())
+    assert len(leftovers) == 1 and leftovers[0].name == "resume.pt"  # no final.pt half-written
     monkeypatch.setattr(LearningHistories, "sample_windows", original)
     resumed = train(MODEL, cfg, data, progress=False)
     np.testing.assert_allclose(resumed.losses, reference.losses, rtol=1e-6)
     for p, q in zip(reference.model.parameters(), resumed.model.parameters()):
         torch.testing.assert_close(p, q)
-    assert not (run_dirs[0] / "resume.pt").exists()
+    assert not list((isolated_cache / "runs").rglob("resume.pt"))
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,71 @@ def test_checkpoint_for_another_config_is_rejected(isolated_cache):
 
     with pytest.raises(ValueError, match="another model config"):
         _load_model(run.run_dir / "final.pt", dataclasses.replace(MODEL, d_ff=32), "cpu")
+
+
+def test_runs_trained_together_equal_runs_trained_alone():
+    """The ensemble is a speed-up only: each member ends where its own run would."""
+    cfg = TrainConfig(steps=25, batch_size=8, lr=3e-3, warmup_steps=3, checkpoint_steps=(10,))
+    data = oracle_data()
+    other_data = generate_bandit_histories(BanditDataConfig(source="random", n_histories=50, n_steps=10, n_arms=4))
+    members = [(cfg, data), (dataclasses.replace(cfg, seed=1), data), (dataclasses.replace(cfg, seed=2), other_data)]
+    together = train_together(MODEL, members, use_cache=False, progress=False)
+    for (c, d), run in zip(members, together):
+        alone = train(MODEL, c, d, use_cache=False, progress=False)
+        assert run.trained_together == 3 and alone.trained_together == 1
+        np.testing.assert_allclose(run.losses, alone.losses, rtol=1e-4, atol=1e-5)
+        for p, q in zip(run.model.parameters(), alone.model.parameters()):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+        for p, q in zip(run.checkpoints[10].parameters(), alone.checkpoints[10].parameters()):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+    assert not np.allclose(together[0].losses, together[1].losses)  # seeds differ
+    assert stacked(together).n_members == 3
+
+
+def test_train_seeds_loads_cached_seeds_and_trains_only_the_rest(isolated_cache):
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=1)
+    data = oracle_data()
+    first = train_seeds(MODEL, cfg, data, [0, 1], progress=False)
+    assert [r.from_cache for r in first] == [False, False] and first[0].trained_together == 2
+    second = train_seeds(MODEL, cfg, data, [1, 2], progress=False)
+    assert [r.from_cache for r in second] == [True, False]
+    for p, q in zip(first[1].model.parameters(), second[0].model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_runs_trained_together_must_share_their_settings():
+    data = oracle_data()
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1)
+    with pytest.raises(ValueError, match="differ only in TrainConfig.seed"):
+        train_together(MODEL, [(cfg, data), (dataclasses.replace(cfg, lr=1e-2), data)], use_cache=False)
+    with pytest.raises(ValueError, match="at least one"):
+        train_together(MODEL, [], use_cache=False)
+
+
+def test_per_member_clipping_matches_torch_clipping_of_each_model():
+    torch.manual_seed(0)
+    singles = [ADTransformer(MODEL) for _ in range(2)]
+    ensemble = ADTransformer.stack(singles)
+    data = oracle_data()
+    obs, a, r, y = data.sample_windows(6, 10, np.random.default_rng(0))
+    for m, sl in zip(singles, (slice(0, 3), slice(3, 6))):
+        (100 * torch.nn.functional.cross_entropy(m(obs[sl], a[sl], r[sl]).reshape(-1, 4), y[sl].reshape(-1))).backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+    logits = ensemble(obs, a, r)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 4), y.reshape(-1), reduction="none").view(2, -1).mean(1)
+    (100 * loss).sum().backward()
+    norms = clip_grad_norm_per_member(ensemble, 0.5)
+    assert (norms > 0.5).all()  # the test exercises real clipping
+    for e, m in enumerate(singles):
+        member_grads = [p.grad[e:e + 1] for p in ensemble.parameters()]
+        for g, p in zip(member_grads, m.parameters()):
+            torch.testing.assert_close(g, p.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_truncated_checkpoint_names_the_file_and_the_way_out(isolated_cache):
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1)
+    run = train(MODEL, cfg, oracle_data(), progress=False)
+    final = run.run_dir / "final.pt"
+    final.write_bytes(final.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"final\.pt is truncated or corrupted.*delete it"):
+        train(MODEL, cfg, oracle_data(), progress=False)
