@@ -187,3 +187,19 @@ def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, sou
     ax.axhline(random_score, color=color_for("random"), linestyle=":", linewidth=1.5, label="random")
     ax.invert_xaxis()  # training runs left to right: the loss falls
     return ax
+
+
+PHASE_COLORS = {"data": "#8c564b", "training": "#1f77b4", "evaluation": "#2ca02c", "plotting and text": "#c7c7c7"}
+
+
+def plot_time_split(ax, seconds_by_chapter: dict):
+    """Stacked horizontal bars: seconds per phase (``{chapter: {phase: seconds}}``), one bar per chapter."""
+    chapters = list(seconds_by_chapter)[::-1]  # first chapter on top
+    left = np.zeros(len(chapters))
+    for phase, color in PHASE_COLORS.items():
+        widths = np.array([seconds_by_chapter[c].get(phase, 0.0) for c in chapters])
+        ax.barh(chapters, widths, left=left, color=color, label=phase)
+        left += widths
+    ax.set(xlabel="seconds")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(PHASE_COLORS), fontsize="small", frameon=False)
+    return ax
