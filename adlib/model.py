@@ -136,8 +136,9 @@ class KVCache:
 # either per row or per member (batched matmuls). Why: for models this small, a step over a
 # small batch costs mostly per-operation overhead, and E members in one set of operations pay
 # it once instead of E times. That is the case of in-context rollouts over a few dozen
-# environments; a large training batch on a 2-core CPU is bound by arithmetic and memory
-# instead, and gains little (benchmarks/benchmark.py measures both).
+# environments (1.8x measured on a 2-core CPU). A training batch of 64 windows on that CPU
+# is bound by arithmetic and memory instead and gains nothing (0.93-0.99x); on hardware where
+# overhead dominates it gains more. benchmarks/benchmark.py measures both.
 
 
 class MemberLinear(nn.Module):

@@ -58,6 +58,9 @@ def bench_training(steps: int) -> None:
     for name, config, batch, seeds, data, *_ in chapter_models():
         tc = TrainConfig(steps=steps, batch_size=batch, warmup_steps=1)
         tokens = len(seeds) * steps * batch * config.context_len
+        # Warm both paths up first (thread pools, allocator), so neither pays it in the timing.
+        train_seeds(config, TrainConfig(steps=5, batch_size=batch, warmup_steps=1), data, seeds, use_cache=False, progress=False)
+        train(config, TrainConfig(steps=5, batch_size=batch, warmup_steps=1), data, use_cache=False, progress=False)
         start = time.perf_counter()
         for s in seeds:
             train(config, TrainConfig(steps=steps, batch_size=batch, warmup_steps=1, seed=s), data, use_cache=False, progress=False)
@@ -142,7 +145,7 @@ def bench_long_context() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bandits", type=int, default=32_000)
-    parser.add_argument("--train-steps", type=int, default=30)
+    parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--rollout-steps", type=int, default=400, help="cap on the steps of each in-context rollout")
     parser.add_argument("--rollout-envs", type=int, default=256)
     args = parser.parse_args()
