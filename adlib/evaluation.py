@@ -366,6 +366,8 @@ def evaluate_bandit_groups(
     env = tasks.env(n_steps, seed=seed)
     index = np.array_split(np.arange(tasks.n_tasks), n_groups)
     if not callable(policy):
+        if not hasattr(policy, "n_members"):
+            raise ValueError("policy must be a function g -> policy, or an in-context policy whose model has one member per group")
         if policy.n_members != n_groups:
             raise ValueError(f"an ensemble policy evaluated in {n_groups} groups needs {n_groups} members, not {policy.n_members}")
         traj = rollout(env, policy, n_steps, seed=seed, chunk_size=chunk_size, progress=progress)

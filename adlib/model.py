@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -261,7 +262,7 @@ class ADTransformer(nn.Module):
 
     def __init__(self, config: ADConfig, n_members: int = 1):
         super().__init__()
-        if not isinstance(n_members, int) or n_members < 1:
+        if not isinstance(n_members, (int, np.integer)) or n_members < 1:
             raise ValueError(f"n_members must be a positive integer, got {n_members!r}")
         self.config = config
         E, d = n_members, config.d_model
@@ -291,10 +292,13 @@ class ADTransformer(nn.Module):
     @classmethod
     def stack(cls, models: list["ADTransformer"]) -> "ADTransformer":
         """One model whose members are ``models`` (same config), in order."""
+        if not models:
+            raise ValueError("stack needs at least one model")
         config = models[0].config
         if any(m.config != config for m in models):
             raise ValueError("can only stack models of one ADConfig")
-        stacked = cls(config, sum(m.n_members for m in models)).to(models[0].head.weight.device)
+        with torch.random.fork_rng(devices=[]):  # the shell's throwaway initialisation leaves torch's random stream as it was
+            stacked = cls(config, sum(m.n_members for m in models)).to(models[0].head.weight.device)
         states = [m.state_dict() for m in models]
         stacked.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
         return stacked.train(models[0].training)
@@ -303,7 +307,8 @@ class ADTransformer(nn.Module):
         """A copy of member ``e`` as a one-member model."""
         if not 0 <= e < self.n_members:
             raise IndexError(f"member {e} of a {self.n_members}-member model")
-        single = type(self)(self.config).to(self.head.weight.device)
+        with torch.random.fork_rng(devices=[]):
+            single = type(self)(self.config).to(self.head.weight.device)
         single.load_state_dict({k: v[e:e + 1].clone() for k, v in self.state_dict().items()})
         return single.train(self.training)
 

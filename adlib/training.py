@@ -2,9 +2,10 @@
 
 The loop is deliberately ordinary (AdamW, linear warm-up then cosine decay, gradient
 clipping, cross-entropy on every position of every window): the interesting part of AD is
-the data, not the optimiser. The one twist is speed: the runs a chapter needs (its seeds,
-or its datasets) train together as the members of one model (:func:`train_together`), each
-exactly as it would train alone.
+the data, not the optimiser. The runs a chapter needs (its seeds, or its datasets) train
+together as the members of one model (:func:`train_together`), each exactly as it would
+train alone; that pays where per-operation overhead dominates (measure with
+``benchmarks/benchmark.py``), and the members then act together in one batch.
 
 Artefacts live in ``<cache>/runs/<hash>/``, one folder per run, where the hash covers the
 model config, the training config, the dataset's fingerprint and the checkpoint format: a
@@ -120,6 +121,8 @@ def _model_from_state(state: dict, model_config: ADConfig, device) -> ADTransfor
 
 def _load_model(path: Path, model_config: ADConfig, device) -> tuple[ADTransformer, dict]:
     """The model saved in ``path`` (checked against ``model_config``) and the whole saved payload."""
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} is missing; delete its folder {path.parent} and run again to retrain")
     try:
         payload = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:  # torch reports truncation as e.g. "failed finding central directory"
@@ -185,8 +188,9 @@ def train_together(
     so a later call that asks for any subset of them loads it. The runs not in the cache are
     trained as one ensemble (:class:`~adlib.model.ADTransformer` members): each member starts
     from the weights, draws the windows and follows the updates it would as a run of its own
-    (equal up to float rounding, tested), but on a CPU the ensemble does the work in fewer,
-    larger operations.
+    (equal up to float rounding, tested), in fewer, larger operations. With dropout, whose
+    masks come from torch's one global stream, a run trained with others would depend on
+    them, so dropout runs train one after another instead.
     """
     if not members:
         raise ValueError("train_together needs at least one (train_config, data) pair")
@@ -195,18 +199,21 @@ def train_together(
         _check_member(model_config, data)
         if replace(train_config, seed=first.seed) != first:
             raise ValueError("runs trained together may differ only in TrainConfig.seed")
+    run_dirs = [run_directory(model_config, c, d) for c, d in members]
+    if len(set(run_dirs)) < len(run_dirs):
+        raise ValueError("the same run (config, seed and data) is listed twice")
     device = device or default_device()
     runs: list[TrainedRun | None] = [None] * len(members)
     todo = []
     with timed("training"):
-        for i, (train_config, data) in enumerate(members):
-            run_dir = run_directory(model_config, train_config, data)
+        for i, ((train_config, _), run_dir) in enumerate(zip(members, run_dirs)):
             if use_cache and (run_dir / "final.pt").exists():
                 runs[i] = _load_run(run_dir, model_config, train_config, device)
             else:
                 todo.append(i)
-        if todo:
-            for i, run in zip(todo, _train_ensemble(model_config, [members[i] for i in todo], use_cache, progress, device)):
+        dropout = model_config.dropout > 0 or model_config.attn_dropout > 0
+        for group in ([[i] for i in todo] if dropout else [todo] if todo else []):
+            for i, run in zip(group, _train_ensemble(model_config, [members[i] for i in group], use_cache, progress, device)):
                 runs[i] = run
     return runs
 

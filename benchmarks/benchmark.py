@@ -40,7 +40,8 @@ def bench_sources(n_bandits: int) -> None:
 
 
 def chapter_models():
-    """(name, model config, batch size, seeds, a dataset to train on, environments for one seed's rollout)."""
+    """Per chapter: name, model config, batch size, seeds, a dataset to train on, a function making
+    n environments, environments per seed in a rollout, and steps per rollout."""
     ch1, ch2 = bandit_experiment("full"), darkroom_experiment("full")
     bandit_data = generate_bandit_histories(BanditDataConfig(source="thompson", n_histories=2_000, n_steps=ch1.model.context_len))
     rng = np.random.default_rng(0)  # random Dark Room steps: the cost of a training step does not depend on them
@@ -54,8 +55,8 @@ def chapter_models():
     ]
 
 
-def bench_training(steps: int) -> None:
-    for name, config, batch, seeds, data, *_ in chapter_models():
+def bench_training(models, steps: int) -> None:
+    for name, config, batch, seeds, data, *_ in models:
         tc = TrainConfig(steps=steps, batch_size=batch, warmup_steps=1)
         tokens = len(seeds) * steps * batch * config.context_len
         # Warm both paths up first (thread pools, allocator), so neither pays it in the timing.
@@ -73,8 +74,8 @@ def bench_training(steps: int) -> None:
               f"speed-up {together / plain:.2f}x")
 
 
-def bench_ensemble_rollouts(n_steps_cap: int) -> None:
-    for name, config, _, seeds, _, make_env, envs_per_seed, n_steps in chapter_models():
+def bench_ensemble_rollouts(models, n_steps_cap: int) -> None:
+    for name, config, _, seeds, _, make_env, envs_per_seed, n_steps in models:
         n_steps = min(n_steps, n_steps_cap)
         models = []
         for s in seeds:
@@ -152,8 +153,9 @@ def main() -> None:
     info = environment_info()
     print(f"adlib benchmark: torch {info['torch']}, {info['torch_threads']} threads, device {info['device']}")
     print("1. sources"), bench_sources(args.bandits)
-    print("2. training a chapter's seeds"), bench_training(args.train_steps)
-    print("3. in-context rollouts of a chapter's seeds"), bench_ensemble_rollouts(args.rollout_steps)
+    models = chapter_models()
+    print("2. training a chapter's seeds"), bench_training(models, args.train_steps)
+    print("3. in-context rollouts of a chapter's seeds"), bench_ensemble_rollouts(models, args.rollout_steps)
     print("4. KV cache against re-running the context"), bench_rollouts(args.rollout_envs)
     print("5. step cost over a long in-context run"), bench_long_context()
 

@@ -207,3 +207,9 @@ def test_ensemble_goal_evaluation_gives_one_group_per_member():
     for g, model in enumerate(models):
         alone = evaluate_on_goals([InContextPolicy(model, greedy=True)], [40, 0, 31], 3, 2, seed=0)
         np.testing.assert_array_equal(together.observations[2 * g:2 * g + 2], alone.observations)
+
+
+def test_grouped_evaluation_names_a_policy_it_cannot_use(rng):
+    tasks = sample_gaussian_bandits(30, 10, rng)
+    with pytest.raises(ValueError, match="function g -> policy"):
+        evaluate_bandit_groups(RandomPolicy(10), tasks, 3, 5, seed=0)

@@ -176,3 +176,32 @@ def test_truncated_checkpoint_names_the_file_and_the_way_out(isolated_cache):
     final.write_bytes(final.read_bytes()[:100])
     with pytest.raises(ValueError, match=r"final\.pt is truncated or corrupted.*delete it"):
         train(MODEL, cfg, oracle_data(), progress=False)
+
+
+def test_stacking_leaves_torch_random_stream_alone_and_dropout_runs_train_alone():
+    """Members must not depend on who they trained with: building the ensemble draws nothing
+    from torch's stream, and runs with dropout (masks from that one stream) train one by one."""
+    torch.manual_seed(5)
+    models = [ADTransformer(MODEL) for _ in range(2)]
+    state = torch.get_rng_state()
+    ADTransformer.stack(models).member(1)
+    assert torch.equal(state, torch.get_rng_state())
+    dropout_model = dataclasses.replace(MODEL, dropout=0.2)
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=1)
+    runs = train_seeds(dropout_model, cfg, oracle_data(), [0, 1], use_cache=False, progress=False)
+    alone = train(dropout_model, dataclasses.replace(cfg, seed=1), oracle_data(), use_cache=False, progress=False)
+    assert [r.trained_together for r in runs] == [1, 1]
+    for p, q in zip(runs[1].model.parameters(), alone.model.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="listed twice"):
+        train_seeds(MODEL, cfg, oracle_data(), [0, 0], use_cache=False)
+    with pytest.raises(ValueError, match="at least one model"):
+        ADTransformer.stack([])
+
+
+def test_missing_checkpoint_is_named(isolated_cache):
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, checkpoint_steps=(2,))
+    run = train(MODEL, cfg, oracle_data(), progress=False)
+    (run.run_dir / "step_2.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"step_2\.pt is missing"):
+        train(MODEL, cfg, oracle_data(), progress=False)
