@@ -213,15 +213,15 @@ def train_together(
                 todo.append(i)
         dropout = model_config.dropout > 0 or model_config.attn_dropout > 0
         for group in ([[i] for i in todo] if dropout else [todo] if todo else []):
-            for i, run in zip(group, _train_ensemble(model_config, [members[i] for i in group], use_cache, progress, device)):
+            trained = _train_ensemble(model_config, [members[i] for i in group], [run_dirs[i] for i in group], use_cache, progress, device)
+            for i, run in zip(group, trained):
                 runs[i] = run
     return runs
 
 
-def _train_ensemble(model_config, members, use_cache: bool, progress: bool, device) -> list[TrainedRun]:
+def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool, progress: bool, device) -> list[TrainedRun]:
     config = members[0][0]  # the shared settings (seeds aside)
     E, A = len(members), model_config.n_actions
-    run_dirs = [run_directory(model_config, c, d) for c, d in members]
     singles = []
     for c, _ in members:  # each member initialised exactly as a run of its own would be
         seed_everything(c.seed)
