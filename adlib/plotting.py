@@ -181,8 +181,9 @@ def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, sou
     spread = lambda a: a.std(axis=1, ddof=1) if a.shape[1] > 1 else None  # noqa: E731
     ax.errorbar(losses.mean(axis=1), scores.mean(axis=1), xerr=spread(losses), yerr=spread(scores), fmt="o-",
                 color=color_for(label), label=label, capsize=3)
-    for step, x, y in zip(steps, losses.mean(axis=1), scores.mean(axis=1)):
-        ax.annotate(f"{step}", (x, y), textcoords="offset points", xytext=(4, 6), fontsize="x-small")
+    for i, (step, x, y) in enumerate(zip(steps, losses.mean(axis=1), scores.mean(axis=1))):
+        # Late checkpoints crowd together as the loss flattens: label them above and below in turn.
+        ax.annotate(f"{step}", (x, y), textcoords="offset points", xytext=(0, 8 if i % 2 == 0 else -14), ha="center", fontsize="x-small")
     ax.axhline(source_score, color=color_for("source"), linestyle="--", linewidth=1.5, label="source")
     ax.axhline(random_score, color=color_for("random"), linestyle=":", linewidth=1.5, label="random")
     ax.invert_xaxis()  # training runs left to right: the loss falls
