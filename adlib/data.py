@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
-from .envs import DarkRoomEnv, sample_bernoulli_bandits, sample_gaussian_bandits
+from .envs import DarkRoomEnv, KeyToDoorEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
 from .runtime import timed
-from .sources import UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling
+from .sources import (
+    UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, KeyToDoorExpert, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling,
+)
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
 
@@ -83,7 +85,7 @@ class LearningHistories:
     def select(self, index) -> "LearningHistories":
         """A subset of the histories (rows)."""
         meta = dict(self.meta, selection=str(index) if not isinstance(index, np.ndarray) else config_hash(index.tolist()))
-        for key in ("best_arm", "goal"):  # per-history metadata follows the rows
+        for key in ("best_arm", "goal", "key", "door"):  # per-history metadata follows the rows
             if key in meta:
                 meta[key] = np.asarray(meta[key])[index].tolist()
         return LearningHistories(
@@ -307,18 +309,32 @@ def darkroom_source(config: DarkRoomDataConfig, goals: np.ndarray | None = None)
         if goals is None:
             raise ValueError("the expert source needs the goal of every environment")
         return DarkRoomExpert(goals, config.size)
+    hard = isinstance(config, HardDarkRoomDataConfig)
     return QLearning(
         config.size * config.size, DarkRoomEnv.n_actions, learning_rate=config.learning_rate, discount=config.discount,
         epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end, epsilon_decay_episodes=config.epsilon_decay_episodes,
-        initial_value=config.initial_value,
+        initial_value=config.initial_value, episode_replay=hard and config.episode_replay, max_episode_len=config.horizon,
     )
 
 
+@dataclass(frozen=True)
+class HardDarkRoomDataConfig(DarkRoomDataConfig):
+    """Dark Room Hard (17x17, 20 steps, one reward that ends the episode): the same Q-learning source.
+
+    A history is ``n_episodes * horizon`` steps long; it holds more than ``n_episodes``
+    episodes once the learner finds its goal, since a found goal ends the episode early.
+    """
+
+    size: int = 17
+    episode_replay: bool = True
+    """Q-learning replays each finished episode backwards (:class:`adlib.sources.QLearning`)."""
+
+
 def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories:
-    """Run Q-learning from scratch ``histories_per_goal`` times on each goal, recording every step."""
+    """Run the source ``histories_per_goal`` times on each goal, recording every step."""
     goal_ids = np.repeat(np.array(config.goals), config.histories_per_goal)
     goals = np.stack(np.divmod(goal_ids, config.size), axis=1)
-    env = DarkRoomEnv(goals, config.size, config.horizon)
+    env = DarkRoomEnv(goals, config.size, config.horizon, hard=isinstance(config, HardDarkRoomDataConfig))
     traj = rollout(env, darkroom_source(config, goals), config.n_episodes * config.horizon, seed=config.seed)
     meta = {"config": to_jsonable(config), "goal": goal_ids.tolist(), "episode_len": config.horizon}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, DarkRoomEnv.n_actions, config.size**2, meta)
@@ -326,7 +342,82 @@ def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories
 
 def darkroom_histories(config: DarkRoomDataConfig, use_cache: bool = True) -> LearningHistories:
     """The Dark Room dataset for ``config``, from the artefact cache when it was made before."""
-    return _cached_histories(config, "darkroom", generate_darkroom_histories, use_cache)
+    kind = "darkroom-hard" if isinstance(config, HardDarkRoomDataConfig) else "darkroom"
+    return _cached_histories(config, kind, generate_darkroom_histories, use_cache)
+
+
+@dataclass(frozen=True)
+class KeyToDoorDataConfig:
+    """Everything that determines a Dark Key-to-Door dataset.
+
+    The Q-learning source learns over (cell, holding the key), reading "holding the key"
+    from its own rewards (``reward_stages=2`` in :class:`adlib.sources.QLearning`), and
+    replays each finished episode backwards. Histories are ``n_steps`` long; episodes end at
+    the door or after ``horizon`` steps, so their number varies.
+    """
+
+    pairs: tuple
+    """Tasks: (key cell, door cell) observation-index pairs, key and door on different cells."""
+    source: str = "q_learning"
+    """``q_learning`` (learning histories, for AD) or ``expert`` (key then door by shortest paths, for ED)."""
+    histories_per_pair: int = 1
+    n_steps: int = 2000
+    size: int = 9
+    horizon: int = 50
+    learning_rate: float = 1.0
+    discount: float = 0.95
+    initial_value: float = 0.1
+    """Optimistic start: every untried action looks worth 0.1, so the learner explores systematically."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        pairs = tuple(tuple(int(c) for c in p) for p in self.pairs)
+        if any(len(p) != 2 for p in pairs) or any(int(c) != c for p in self.pairs for c in p):
+            raise ValueError("KeyToDoorDataConfig.pairs must be (key cell, door cell) pairs of whole cell indices")
+        object.__setattr__(self, "pairs", pairs)
+        if not pairs:
+            raise ValueError("KeyToDoorDataConfig.pairs must name at least one (key, door) pair")
+        if min(min(p) for p in pairs) < 0 or max(max(p) for p in pairs) >= self.size * self.size:
+            raise ValueError(f"key and door cells must lie in [0, {self.size * self.size})")
+        if any(k == d for k, d in pairs):
+            raise ValueError("a key and its door must be on different cells")
+        if self.histories_per_pair < 1 or self.n_steps < 1:
+            raise ValueError("histories_per_pair and n_steps must be >= 1")
+        if self.source not in ("q_learning", "expert"):
+            raise ValueError(f"Key-to-Door source must be 'q_learning' or 'expert', got {self.source!r}")
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """``[n_histories, 2]`` (row, col) key and door of every history."""
+        pairs = np.repeat(np.array(self.pairs), self.histories_per_pair, axis=0)
+        return np.stack(np.divmod(pairs[:, 0], self.size), axis=1), np.stack(np.divmod(pairs[:, 1], self.size), axis=1)
+
+
+def key_to_door_source(config: KeyToDoorDataConfig, keys: np.ndarray | None = None, doors: np.ndarray | None = None):
+    """The source a :class:`KeyToDoorDataConfig` names (the expert needs the ``[n, 2]`` keys and doors)."""
+    if config.source == "expert":
+        if keys is None or doors is None:
+            raise ValueError("the expert source needs the key and door of every environment")
+        return KeyToDoorExpert(keys, doors, config.size)
+    return QLearning(
+        config.size * config.size, KeyToDoorEnv.n_actions, learning_rate=config.learning_rate, discount=config.discount,
+        epsilon_start=0.0, epsilon_end=0.0, epsilon_decay_episodes=1, initial_value=config.initial_value,
+        reward_stages=2, episode_replay=True, max_episode_len=config.horizon,
+    )
+
+
+def generate_key_to_door_histories(config: KeyToDoorDataConfig) -> LearningHistories:
+    """Run the source ``histories_per_pair`` times on each (key, door) pair, recording every step."""
+    keys, doors = config.cells()
+    env = KeyToDoorEnv(keys, doors, config.size, config.horizon, seed=config.seed)
+    traj = rollout(env, key_to_door_source(config, keys, doors), config.n_steps, seed=config.seed + 1)
+    pairs = np.repeat(np.array(config.pairs), config.histories_per_pair, axis=0)
+    meta = {"config": to_jsonable(config), "key": pairs[:, 0].tolist(), "door": pairs[:, 1].tolist()}
+    return LearningHistories(traj.observations, traj.actions, traj.rewards, KeyToDoorEnv.n_actions, config.size**2, meta)
+
+
+def key_to_door_histories(config: KeyToDoorDataConfig, use_cache: bool = True) -> LearningHistories:
+    """The Key-to-Door dataset for ``config``, from the artefact cache when it was made before."""
+    return _cached_histories(config, "key-to-door", generate_key_to_door_histories, use_cache)
 
 
 def episodes_at_level(histories: LearningHistories, optimal: np.ndarray, level: float, n_episodes: int, episode_len: int):

@@ -534,3 +534,23 @@ def darkroom_split(size: int = 9, n_test: int = 16, seed: int = 2022) -> tuple[n
         raise ValueError(f"n_test must be in [1, {size * size}), got {n_test}")
     order = np.random.default_rng(seed).permutation(size * size)
     return np.sort(order[:-n_test]), np.sort(order[-n_test:])
+
+
+def key_door_split(size: int = 9, n_train: int = 2000, n_test: int = 40, seed: int = 2022) -> tuple[np.ndarray, np.ndarray]:
+    """The book's fixed split of Dark Key-to-Door tasks into training and held-out (key, door) pairs.
+
+    Tasks are ordered pairs of distinct cells (observation indices): a key and a door on one
+    cell are never drawn, as in the public Gymnasium version of this room. A seeded
+    permutation of all ``size^2 * (size^2 - 1)`` pairs gives the first ``n_train`` to training
+    and the last ``n_test`` to evaluation, so no held-out pair is ever trained on.
+    Returns two ``[n, 2]`` arrays of (key cell, door cell), each sorted by key then door.
+    """
+    n_cells = size * size
+    n_pairs = n_cells * (n_cells - 1)
+    if n_train < 1 or n_test < 1 or n_train + n_test > n_pairs:
+        raise ValueError(f"need n_train >= 1, n_test >= 1 and n_train + n_test <= {n_pairs} pairs, got {n_train} and {n_test}")
+    keys, doors = np.divmod(np.arange(n_cells * n_cells), n_cells)
+    pairs = np.stack([keys, doors], axis=1)[keys != doors]
+    order = np.random.default_rng(seed).permutation(n_pairs)
+    sort = lambda p: p[np.lexsort((p[:, 1], p[:, 0]))]  # noqa: E731
+    return sort(pairs[order[:n_train]]), sort(pairs[order[-n_test:]])

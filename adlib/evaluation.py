@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .envs import DarkRoomEnv, darkroom_optimal_return
+from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return
 from .model import ADTransformer
 from .runtime import timed
 
@@ -49,16 +49,24 @@ def member_chunks(n_envs: int, n_members: int, chunk_size: int) -> list[np.ndarr
     ]
 
 
-def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> Trajectories:
+def rollout(
+    env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False, until_episodes: int | None = None,
+) -> Trajectories:
     """Run ``policy`` for ``n_steps`` in every environment of ``env``.
 
     Environments are processed in chunks of ``chunk_size`` (all at once by default) to bound
     memory, e.g. the KV cache of an AD policy; an ensemble policy (``n_members`` > 1) gets
     member-major chunks (:func:`member_chunks`). The policy's random stream is seeded from
     ``(seed, chunk index)``.
+
+    With ``until_episodes`` = k (episodic environments whose episodes can end early), a chunk
+    stops as soon as each of its environments has finished k episodes; the arrays are then
+    as long as the longest chunk ran, and steps a chunk did not run are zeros with no ``done``.
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    if until_episodes is not None and not hasattr(env, "done"):
+        raise ValueError("until_episodes needs an episodic environment (one with a done flag)")
     n = env.n_envs
     chunks = member_chunks(n, getattr(policy, "n_members", 1), n if chunk_size is None else chunk_size)
     obs_out = np.zeros((n, n_steps), dtype=np.int64)
@@ -66,12 +74,16 @@ def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None,
     rew_out = np.zeros((n, n_steps), dtype=np.float32)
     done_out = np.zeros((n, n_steps), dtype=bool)
     bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not progress, desc=getattr(policy, "name", "rollout"))
+    steps_run, in_context_steps = 0, 0
     with timed("evaluation") as work:
         for c, part in enumerate(chunks):
             sub = env.subset(part) if len(chunks) > 1 else env
             policy.reset(sub.n_envs, np.random.default_rng([seed, c]))
             obs = sub.reset()
+            episodes = np.zeros(sub.n_envs, dtype=np.int64)
             for t in range(n_steps):
+                if until_episodes is not None and episodes.min() >= until_episodes:
+                    break
                 actions = policy.act(obs)
                 next_obs, rewards = sub.step(actions)
                 done = getattr(sub, "done", None)
@@ -82,12 +94,17 @@ def rollout(env, policy, n_steps: int, seed: int, chunk_size: int | None = None,
                 obs_out[part, t], act_out[part, t], rew_out[part, t] = obs, actions, rewards
                 if done is not None:
                     done_out[part, t] = done
+                    episodes += done
                 obs = next_obs
+            else:
+                t = n_steps
+            steps_run, in_context_steps = max(steps_run, t), in_context_steps + sub.n_envs * t
             bar.update(sub.n_envs * n_steps)
         if getattr(policy, "in_context", False):
-            work["in_context_steps"] = n * n_steps
+            work["in_context_steps"] = in_context_steps
     bar.close()
-    return Trajectories(obs_out, act_out, rew_out, done_out if hasattr(env, "done") else None)
+    keep = slice(0, steps_run)
+    return Trajectories(obs_out[:, keep], act_out[:, keep], rew_out[:, keep], done_out[:, keep] if hasattr(env, "done") else None)
 
 
 class InContextPolicy:
@@ -441,68 +458,185 @@ def episode_returns(rewards: np.ndarray, episode_len: int) -> np.ndarray:
     return rewards.reshape(n, T // episode_len, episode_len).sum(axis=2)
 
 
-def steps_to_reach(curve: np.ndarray, threshold: float, steps_per_point: float) -> float:
+def episodes_from_dones(rewards: np.ndarray, dones: np.ndarray, n_episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths ``[n_runs, n_episodes]`` of the first ``n_episodes`` episodes of each run.
+
+    For environments whose episodes end at different times (a found goal in Dark Room Hard,
+    an opened door in Key-to-Door): episode boundaries are read from ``dones`` ``[n_runs, T]``.
+    Every run must have finished ``n_episodes`` episodes.
+    """
+    rewards, dones = np.asarray(rewards), np.asarray(dones, dtype=bool)
+    if rewards.shape != dones.shape or rewards.ndim != 2:
+        raise ValueError(f"rewards and dones must be matching [n_runs, T] arrays, got {rewards.shape} and {dones.shape}")
+    finished = dones.sum(axis=1)
+    if n_episodes < 1 or finished.min() < n_episodes:
+        raise ValueError(f"asked for {n_episodes} episodes, but a run finished only {finished.min()}")
+    n = len(rewards)
+    episode = np.concatenate([np.zeros((n, 1), dtype=np.int64), np.cumsum(dones, axis=1)[:, :-1]], axis=1)  # [n, T]
+    keep = episode < n_episodes
+    flat = (np.arange(n)[:, None] * n_episodes + episode)[keep]
+    returns = np.bincount(flat, weights=rewards[keep], minlength=n * n_episodes).reshape(n, n_episodes)
+    lengths = np.bincount(flat, minlength=n * n_episodes).reshape(n, n_episodes)
+    return returns, lengths
+
+
+def episode_ends_from_rewards(rewards: np.ndarray, horizon: int, rewards_to_end: int) -> np.ndarray:
+    """``[n_runs, T]`` done flags of recorded histories whose episodes end on their ``rewards_to_end``-th reward.
+
+    A dataset keeps no done flags; in Dark Room Hard (``rewards_to_end=1``: the goal) and
+    Key-to-Door (2: key, then door) they follow from the rewards and the time limit ``horizon``.
+    """
+    rewards = np.asarray(rewards)
+    if rewards.ndim != 2 or horizon < 1 or rewards_to_end < 1:
+        raise ValueError("need [n_runs, T] rewards, horizon >= 1 and rewards_to_end >= 1")
+    dones = np.zeros(rewards.shape, dtype=bool)
+    length = np.zeros(len(rewards), dtype=np.int64)
+    collected = np.zeros(len(rewards), dtype=np.int64)
+    for t in range(rewards.shape[1]):
+        length += 1
+        collected += rewards[:, t] > 0
+        dones[:, t] = (length >= horizon) | (collected >= rewards_to_end)
+        length[dones[:, t]], collected[dones[:, t]] = 0, 0
+    return dones
+
+
+def steps_to_reach(curve: np.ndarray, threshold: float, steps_per_point) -> float:
     """Environment steps until ``curve`` (one point per episode) first reaches ``threshold``.
 
     Counts the steps of every episode up to and including the first one at or above the
-    threshold; ``inf`` if it never gets there.
+    threshold; ``inf`` if it never gets there. ``steps_per_point`` is the length of every
+    episode, or an array with the (mean) length of each.
     """
     hits = np.nonzero(np.asarray(curve) >= threshold)[0]
-    return float((hits[0] + 1) * steps_per_point) if len(hits) else float("inf")
+    if not len(hits):
+        return float("inf")
+    lengths = np.broadcast_to(np.asarray(steps_per_point, dtype=float), np.shape(curve))
+    return float(lengths[: hits[0] + 1].sum())
 
 
 @dataclass
 class GridEvaluation:
-    """Returns of one method on a set of grid goals, over several runs.
+    """Returns of one method on a set of grid tasks (goals, or key-door pairs), over several runs.
 
     ``returns[r, g, e]`` is the return of run ``r`` (a training seed x evaluation seed, or an
-    independent run of a source algorithm) on goal ``g`` in episode ``e``.
+    independent run of a source algorithm) on task ``g`` in episode ``e``.
     """
 
     returns: np.ndarray
-    """``[n_runs, n_goals, n_episodes]`` episode returns."""
+    """``[n_runs, n_tasks, n_episodes]`` episode returns."""
     optimal: np.ndarray
-    """``[n_goals]`` best possible return per episode on each goal."""
+    """``[n_tasks]`` best possible return per episode on each task."""
     observations: np.ndarray
-    """``[n_runs, n_goals, n_steps]`` the cells visited (for pictures of paths)."""
+    """``[n_runs, n_tasks, n_steps]`` the cells visited (for pictures of paths)."""
     groups: np.ndarray
     """``[n_runs]`` group (e.g. training seed) of each run; the plots' band is the spread over groups."""
+    lengths: np.ndarray | None = None
+    """``[n_runs, n_tasks, n_episodes]`` steps per episode, where episodes can end early."""
 
     @property
     def fraction_of_optimal(self) -> np.ndarray:
-        """``[n_runs, n_episodes]`` return as a fraction of the optimal, averaged over goals."""
+        """``[n_runs, n_episodes]`` return as a fraction of the optimal, averaged over tasks."""
         return (self.returns / self.optimal[None, :, None]).mean(axis=1)
+
+    def _by_group(self, per_run: np.ndarray) -> np.ndarray:
+        return np.stack([per_run[self.groups == g].mean(axis=0) for g in np.unique(self.groups)])
+
+    def per_unit(self, per_run: np.ndarray) -> np.ndarray:
+        """Per-run values averaged within each group; a method with one group (a baseline's
+        independent runs) keeps its runs, so its spread is over runs."""
+        return self._by_group(per_run) if len(np.unique(self.groups)) > 1 else np.asarray(per_run)
 
     def curves_by_group(self) -> np.ndarray:
         """``[n_groups, n_episodes]`` fraction of optimal, averaged within each group."""
-        return np.stack([self.fraction_of_optimal[self.groups == g].mean(axis=0) for g in np.unique(self.groups)])
+        return self._by_group(self.fraction_of_optimal)
+
+    def rate(self, at_least: float) -> np.ndarray:
+        """``[n_units, n_episodes]`` share of tasks whose episode return is at least ``at_least``
+        (units: :meth:`per_unit`).
+
+        With ``at_least=1`` in Dark Room Hard: the success rate; in Key-to-Door, 1 is the key
+        found and 2 the door opened after it.
+        """
+        return self.per_unit((self.returns >= at_least).mean(axis=1))
+
+    def mean_lengths(self) -> np.ndarray:
+        """``[n_episodes]`` mean steps per episode over runs and tasks."""
+        if self.lengths is None:
+            raise ValueError("this evaluation has fixed-length episodes and kept no lengths")
+        return self.lengths.mean(axis=(0, 1))
+
+    def first_success(self, at_least: float = 1.0) -> np.ndarray:
+        """``[n_units]`` mean (over tasks) 1-based episode of the first return >= ``at_least``.
+
+        Runs that never get there count as ``n_episodes + 1``.
+        """
+        hit = self.returns >= at_least
+        return self.per_unit(np.where(hit.any(axis=2), hit.argmax(axis=2) + 1, hit.shape[2] + 1).mean(axis=1))
+
+    @staticmethod
+    def mean_std(per_group: np.ndarray) -> tuple[float, float]:
+        """(mean, std over groups) of ``[n_groups]`` values."""
+        per_group = np.asarray(per_group, dtype=float)
+        return float(per_group.mean()), float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
 
     def last_episodes(self, k: int = 10) -> tuple[float, float]:
         """Mean fraction of optimal over the last ``k`` episodes: (mean, std over groups)."""
-        per_group = self.curves_by_group()[:, -k:].mean(axis=1)
-        return float(per_group.mean()), float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
+        return self.mean_std(self.curves_by_group()[:, -k:].mean(axis=1))
 
 
-def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 20) -> GridEvaluation:
-    """Run each policy on every goal, ``n_eval_seeds`` times; each member of a policy is one group.
+def evaluate_in_rooms(policies, make_env, n_tasks: int, optimal: np.ndarray, n_episodes: int, horizon: int,
+                      n_eval_seeds: int, seed: int) -> GridEvaluation:
+    """Run each policy on every task of a grid room, ``n_eval_seeds`` times; each member of a policy is one group.
 
-    A policy is a baseline (one group) or an AD model, possibly with one member per training
-    seed (one group per member). All goals, evaluation seeds and members of one policy run
-    in one batched rollout; evaluation seeds differ only in the policy's random draws (Dark
-    Room itself is deterministic).
+    ``make_env(k)`` builds the room with its ``n_tasks`` tasks repeated ``k`` times. A policy
+    is a baseline (one group) or an AD model, possibly with one member per training seed
+    (one group per member). All tasks, evaluation seeds and members of one policy run in one
+    batched rollout, until every environment has finished ``n_episodes`` episodes (at most
+    ``horizon`` steps each).
     """
-    goal_cells = np.asarray(goal_cells)
-    goals = np.stack(np.divmod(goal_cells, size), axis=1)
-    returns, observations, groups = [], [], []
+    returns, lengths, observations, groups = [], [], [], []
     n_groups = 0
     for p, policy in enumerate(policies):
         n_members = getattr(policy, "n_members", 1)
-        env = DarkRoomEnv(np.tile(goals, (n_members * n_eval_seeds, 1)), size, horizon)
-        traj = rollout(env, policy, n_episodes * horizon, seed=seed + 1000 * p)
-        returns.append(episode_returns(traj.rewards, horizon).reshape(n_members * n_eval_seeds, len(goals), n_episodes))
-        observations.append(traj.observations.reshape(n_members * n_eval_seeds, len(goals), -1).astype(np.int16))
+        n_runs = n_members * n_eval_seeds
+        env = make_env(n_runs)
+        if env.n_envs != n_runs * n_tasks:
+            raise ValueError(f"make_env({n_runs}) built {env.n_envs} environments, expected {n_runs * n_tasks}")
+        traj = rollout(env, policy, n_episodes * horizon, seed=seed + 1000 * p, until_episodes=n_episodes)
+        r, n = episodes_from_dones(traj.rewards, traj.dones, n_episodes)
+        returns.append(r.reshape(n_runs, n_tasks, n_episodes))
+        lengths.append(n.reshape(n_runs, n_tasks, n_episodes))
+        obs = np.zeros((n_runs * n_tasks, n_episodes * horizon), dtype=np.int16)
+        obs[:, : traj.observations.shape[1]] = traj.observations
+        observations.append(obs.reshape(n_runs, n_tasks, -1))
         groups += [n_groups + m for m in range(n_members) for _ in range(n_eval_seeds)]
         n_groups += n_members
-    return GridEvaluation(
-        np.concatenate(returns), darkroom_optimal_return(goals, size, horizon), np.concatenate(observations), np.array(groups)
+    return GridEvaluation(np.concatenate(returns), np.asarray(optimal, dtype=float), np.concatenate(observations),
+                          np.array(groups), np.concatenate(lengths))
+
+
+def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 20,
+                      hard: bool = False) -> GridEvaluation:
+    """:func:`evaluate_in_rooms` in Dark Room (``hard=True``: Dark Room Hard) on the given goal cells.
+
+    Evaluation seeds differ only in the policy's random draws (Dark Room itself is deterministic).
+    """
+    goals = np.stack(np.divmod(np.asarray(goal_cells), size), axis=1)
+    return evaluate_in_rooms(
+        policies, lambda k: DarkRoomEnv(np.tile(goals, (k, 1)), size, horizon, hard=hard), len(goals),
+        darkroom_optimal_return(goals, size, horizon, hard=hard), n_episodes, horizon, n_eval_seeds, seed,
+    )
+
+
+def evaluate_on_key_doors(policies, pairs, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 50) -> GridEvaluation:
+    """:func:`evaluate_in_rooms` in Dark Key-to-Door on ``[n, 2]`` (key cell, door cell) pairs (optimal return 2).
+
+    Random start cells come from ``seed`` (the room draws them from one stream in the order
+    episodes end), so a rollout is reproducible.
+    """
+    pairs = np.asarray(pairs)
+    keys, doors = (np.stack(np.divmod(pairs[:, i], size), axis=1) for i in (0, 1))
+    return evaluate_in_rooms(
+        policies, lambda k: KeyToDoorEnv(np.tile(keys, (k, 1)), np.tile(doors, (k, 1)), size, horizon, seed=seed),
+        len(pairs), np.full(len(pairs), 2.0), n_episodes, horizon, n_eval_seeds, seed,
     )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .data import BanditDataConfig, DarkRoomDataConfig
-from .envs import darkroom_split
+from .data import BanditDataConfig, DarkRoomDataConfig, HardDarkRoomDataConfig, KeyToDoorDataConfig
+from .envs import darkroom_split, key_door_split
 from .model import ADConfig
 from .training import TrainConfig
 
@@ -121,6 +121,86 @@ def darkroom_experiment(scale: str, seed: int = 0) -> DarkRoomExperiment:
         ablation_seeds=2 if full else 1,
         source_runs=5 if full else 2,
         size=size, horizon=horizon, context_episodes=context_episodes,
+    )
+
+
+@dataclass(frozen=True)
+class HarderRoomsExperiment:
+    """Chapter 5: Dark Room Hard (17x17, one reward) and Dark Key-to-Door (key, then door).
+
+    Each room has its own source dataset, expert dataset (for ED, same tasks), model and
+    held-out tasks; both share one training budget and seeds. Histories are not subsampled:
+    episodes that end early make "every k-th episode" uneven, and the context is counted in steps.
+    """
+
+    scale: str
+    hard_source: HardDarkRoomDataConfig
+    hard_model: ADConfig
+    hard_train_goals: tuple
+    hard_test_goals: tuple
+    key_door_source: KeyToDoorDataConfig
+    key_door_model: ADConfig
+    key_door_train_pairs: tuple
+    key_door_test_pairs: tuple
+    train: TrainConfig
+    """One budget for AD and ED in both rooms."""
+    train_seeds: tuple
+    """AD's training seeds."""
+    ed_seeds: tuple
+    """ED's training seeds (the first of AD's: ED is the control, and each model costs minutes on a CPU)."""
+    eval_episodes: int
+    n_eval_seeds: int
+    source_runs: int
+    """Independent runs of each source from scratch on each held-out task."""
+    hard_size: int = 17
+    hard_horizon: int = 20
+    key_door_size: int = 9
+    key_door_horizon: int = 50
+
+    @property
+    def hard_expert(self) -> HardDarkRoomDataConfig:
+        """ED's data for Dark Room Hard: shortest paths to the same training goals."""
+        return dataclasses.replace(self.hard_source, source="expert")
+
+    @property
+    def key_door_expert(self) -> KeyToDoorDataConfig:
+        """ED's data for Key-to-Door: key then door by shortest paths, same training pairs."""
+        return dataclasses.replace(self.key_door_source, source="expert")
+
+
+def harder_rooms_experiment(scale: str, seed: int = 0) -> HarderRoomsExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    hard_train, hard_test = darkroom_split(17, n_test=40)
+    pairs_train, pairs_test = key_door_split(9, n_train=2000, n_test=40)
+    if not full:
+        hard_train, hard_test, pairs_train, pairs_test = hard_train[::10], hard_test[:6], pairs_train[:60], pairs_test[:6]
+    steps = 1500 if full else 30
+    small_model = dict(d_model=64, n_layers=2, n_heads=4, d_ff=128, dropout=0.0, attn_dropout=0.0)
+    return HarderRoomsExperiment(
+        scale=scale,
+        # Optimistic Q-learning (every untried action looks worth 0.1, no random actions)
+        # explores systematically; replaying each episode backwards makes a found goal stick.
+        hard_source=HardDarkRoomDataConfig(
+            goals=tuple(hard_train.tolist()), histories_per_goal=2 if full else 1, n_episodes=150 if full else 20,
+            size=17, horizon=20, learning_rate=1.0, discount=0.95, initial_value=0.1,
+            epsilon_start=0.0, epsilon_end=0.0, epsilon_decay_episodes=1, seed=seed,
+        ),
+        hard_model=ADConfig(n_actions=5, n_observations=17 * 17, grid_size=17, context_len=80, **small_model),
+        hard_train_goals=tuple(hard_train.tolist()),
+        hard_test_goals=tuple(hard_test.tolist()),
+        key_door_source=KeyToDoorDataConfig(
+            pairs=tuple(map(tuple, pairs_train.tolist())), n_steps=2000 if full else 300, seed=seed,
+        ),
+        key_door_model=ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=100, **small_model),
+        key_door_train_pairs=tuple(map(tuple, pairs_train.tolist())),
+        key_door_test_pairs=tuple(map(tuple, pairs_test.tolist())),
+        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 15)),
+        train_seeds=tuple(seed + i for i in range(3 if full else 2)),
+        ed_seeds=tuple(seed + i for i in range(2)),
+        eval_episodes=100 if full else 6,
+        n_eval_seeds=3 if full else 1,
+        source_runs=3 if full else 1,
     )
 
 

@@ -43,8 +43,10 @@ def color_for(method: str) -> str:
     return METHOD_COLORS.get(method, "#17becf")
 
 
-def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, color: str | None = None, **kwargs):
-    """Plot the mean of ``curves [n_groups, n_steps]`` with a +/- 1 std band over groups."""
+def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, color: str | None = None,
+               bounds: tuple | None = None, **kwargs):
+    """Plot the mean of ``curves [n_groups, n_steps]`` with a +/- 1 std band over groups,
+    cut to ``bounds`` (e.g. ``(0, 1)`` for a rate) where given."""
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     x = np.arange(1, curves.shape[1] + 1) if x is None else x
     color = color_for(label) if color is None else color
@@ -52,7 +54,10 @@ def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, 
     line = ax.plot(x, mean, label=label, color=color, **kwargs)
     if curves.shape[0] > 1:
         std = curves.std(axis=0, ddof=1)
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        low, high = mean - std, mean + std
+        if bounds is not None:
+            low, high = np.clip(low, *bounds), np.clip(high, *bounds)
+        ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
     return line
 
 
@@ -101,13 +106,16 @@ def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | Non
     return ax
 
 
-def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: str = ""):
-    """One episode's path through the room (observations ``[T]``), the goal cell marked with a star."""
+def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: str = "", key: int | None = None):
+    """One episode's path through the room (observations ``[T]``), the goal (or door) cell marked
+    with a star and, in Key-to-Door, the ``key`` cell with a diamond."""
     rows, cols = np.divmod(np.asarray(observations), size)
     jitter = np.linspace(-0.15, 0.15, len(rows))  # separate revisits of the same cell a little
     ax.plot(cols + jitter, rows + jitter, "-o", color="#1f77b4", markersize=3, linewidth=1, alpha=0.8)
     ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7)
     ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14)
+    if key is not None:
+        ax.plot(key % size, key // size, "D", color="#bcbd22", markersize=8, markeredgecolor="k")
     ax.set(xlim=(-0.5, size - 0.5), ylim=(size - 0.5, -0.5), xticks=[], yticks=[], aspect="equal")
     ax.set_title(title, fontsize="small")
     for spine in ax.spines.values():  # the room's walls

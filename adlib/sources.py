@@ -182,6 +182,17 @@ class QLearning:
     learning histories run from random behaviour to near optimal. Epsilon decays linearly
     per *episode*, from ``epsilon_start`` to ``epsilon_end`` over ``epsilon_decay_episodes``.
     Time-limit ends of episodes are bootstrapped through; terminal ones are not.
+
+    Two options for the harder rooms (both off by default, i.e. plain Q-learning):
+
+    - ``reward_stages`` = k > 1: the learner's state is (observation, rewards collected so far
+      in this episode, capped at k - 1). In Dark Key-to-Door with k = 2 that is (cell, holding
+      the key): the first reward of an episode is the key. The learner reads the stage from its
+      own rewards, information an in-context learner also has in its context.
+    - ``episode_replay``: at the end of every episode the learner replays that episode's
+      transitions once more, last to first, with the same update. One rewarded episode then
+      carries the reward's value back along the whole path at once, instead of one step per
+      visit; without it a goal found late is forgotten again while the value creeps back.
     """
 
     name = "Q-learning"
@@ -196,6 +207,9 @@ class QLearning:
         epsilon_end: float = 0.05,
         epsilon_decay_episodes: int = 50,
         initial_value: float = 0.0,
+        reward_stages: int = 1,
+        episode_replay: bool = False,
+        max_episode_len: int | None = None,
     ):
         if n_states < 1 or n_actions < 2:
             raise ValueError(f"Q-learning needs n_states >= 1 and n_actions >= 2, got {n_states}, {n_actions}")
@@ -207,40 +221,83 @@ class QLearning:
             raise ValueError("epsilon_start and epsilon_end must be in [0, 1]")
         if epsilon_decay_episodes < 1:
             raise ValueError(f"epsilon_decay_episodes must be >= 1, got {epsilon_decay_episodes}")
+        if not isinstance(reward_stages, (int, np.integer)) or reward_stages < 1:
+            raise ValueError(f"reward_stages must be an integer >= 1, got {reward_stages!r}")
+        if episode_replay and (max_episode_len is None or max_episode_len < 1):
+            raise ValueError("episode_replay needs max_episode_len, the longest an episode can be")
         self.n_states, self.n_actions = int(n_states), int(n_actions)
         self.learning_rate, self.discount = float(learning_rate), float(discount)
         self.epsilon_start, self.epsilon_end = float(epsilon_start), float(epsilon_end)
         self.epsilon_decay_episodes = int(epsilon_decay_episodes)
         self.initial_value = float(initial_value)
+        self.reward_stages, self.episode_replay = int(reward_stages), bool(episode_replay)
+        self.max_episode_len = max_episode_len
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.q = np.full((n_envs, self.n_states, self.n_actions), self.initial_value)
+        self.q = np.full((n_envs, self.n_states * self.reward_stages, self.n_actions), self.initial_value)
         self.episodes = np.zeros(n_envs, dtype=np.int64)  # completed episodes per environment
+        self.stage = np.zeros(n_envs, dtype=np.int64)  # rewards collected this episode (capped)
+        if self.episode_replay:  # this episode's transitions so far: state, action, reward, next state, terminal
+            shape = (n_envs, self.max_episode_len)
+            self.trace = {k: np.zeros(shape, dtype=np.float64 if k == "r" else np.int64) for k in ("s", "a", "r", "s2")}
+            self.trace["term"] = np.zeros(shape, dtype=bool)
+            self.trace_len = np.zeros(n_envs, dtype=np.int64)
 
     def epsilon(self) -> np.ndarray:
         """``[n_envs]`` current exploration rate."""
         frac = np.minimum(self.episodes / self.epsilon_decay_episodes, 1.0)
         return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
 
+    def _states(self, obs: np.ndarray, stage: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.int64)
+        if obs.min() < 0 or obs.max() >= self.n_states:
+            raise ValueError(f"Q-learning observations must lie in [0, {self.n_states}), got [{obs.min()}, {obs.max()}]")
+        return obs + self.n_states * stage
+
     def act(self, obs: np.ndarray) -> np.ndarray:
-        self.obs = np.asarray(obs)
+        self.state = self._states(obs, self.stage)
         rows = np.arange(len(obs))
-        greedy = argmax_random_ties(self.q[rows, self.obs], self.rng)
+        greedy = argmax_random_ties(self.q[rows, self.state], self.rng)
         explore = self.rng.random(len(obs)) < self.epsilon()
         return np.where(explore, self.rng.integers(0, self.n_actions, size=len(obs)), greedy)
+
+    def _update(self, rows, states, actions, rewards, next_states, terminal) -> None:
+        bootstrap = np.where(terminal, 0.0, self.q[rows, next_states].max(axis=1))
+        target = rewards + self.discount * bootstrap
+        self.q[rows, states, actions] += self.learning_rate * (target - self.q[rows, states, actions])
 
     def observe(self, actions, rewards, next_obs=None, done=None, terminated=None, **transition) -> None:
         if next_obs is None:
             raise ValueError("Q-learning needs the next observation of every transition")
-        rows = np.arange(len(actions))
-        bootstrap = self.q[rows, next_obs].max(axis=1)
-        if terminated is not None:
-            bootstrap = np.where(terminated, 0.0, bootstrap)
-        target = rewards + self.discount * bootstrap
-        self.q[rows, self.obs, actions] += self.learning_rate * (target - self.q[rows, self.obs, actions])
-        if done is not None:
-            self.episodes += np.asarray(done, dtype=np.int64)
+        n = len(actions)
+        rows = np.arange(n)
+        actions, rewards = np.asarray(actions, dtype=np.int64), np.asarray(rewards, dtype=np.float64)
+        done = np.zeros(n, dtype=bool) if done is None else np.asarray(done, dtype=bool)
+        terminal = np.zeros(n, dtype=bool) if terminated is None else np.asarray(terminated, dtype=bool)
+        next_stage = np.minimum(self.stage + (rewards > 0), self.reward_stages - 1)
+        next_states = self._states(next_obs, next_stage)
+        self._update(rows, self.state, actions, rewards, next_states, terminal)
+        if self.episode_replay:
+            t = self.trace_len
+            if t.max() >= self.max_episode_len:
+                raise ValueError(f"an episode ran longer than max_episode_len = {self.max_episode_len}")
+            for key, value in (("s", self.state), ("a", actions), ("r", rewards), ("s2", next_states), ("term", terminal)):
+                self.trace[key][rows, t] = value
+            self.trace_len += 1
+            if done.any():
+                self._replay(np.nonzero(done)[0])
+        self.stage = np.where(done, 0, next_stage)
+        self.episodes += done
+
+    def _replay(self, envs: np.ndarray) -> None:
+        """Update once more along the finished episodes of ``envs``, last transition first."""
+        lengths = self.trace_len[envs]
+        for t in range(int(lengths.max()) - 1, -1, -1):
+            rows = envs[lengths > t]
+            tr = {k: v[rows, t] for k, v in self.trace.items()}
+            self._update(rows, tr["s"], tr["a"], tr["r"], tr["s2"], tr["term"])
+        self.trace_len[envs] = 0
 
 
 class DarkRoomExpert:
@@ -273,3 +330,34 @@ class DarkRoomExpert:
 
     def observe(self, actions, rewards, **transition) -> None:
         pass
+
+
+class KeyToDoorExpert:
+    """The optimal Dark Key-to-Door policy: a shortest path to the key, then to the door.
+
+    Used for Expert Distillation. It knows every task's key and door; whether it holds the
+    key it reads from its rewards (the first reward of an episode is the key), as a source
+    that sees only the cell must.
+    """
+
+    name = "expert"
+
+    def __init__(self, keys: np.ndarray, doors: np.ndarray, size: int = 9):
+        self.keys, self.doors = np.asarray(keys, dtype=np.int64), np.asarray(doors, dtype=np.int64)
+        if self.keys.shape != self.doors.shape or self.keys.ndim != 2 or self.keys.shape[1] != 2:
+            raise ValueError(f"keys and doors must be matching [n, 2] arrays of (row, col), got {self.keys.shape} and {self.doors.shape}")
+        self.walker = DarkRoomExpert(self.keys, size)
+        self.n_actions = 5
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.walker.reset(n_envs, rng)
+        self.has_key = np.zeros(n_envs, dtype=bool)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.walker.goals = np.where(self.has_key[:, None], self.doors, self.keys)
+        return self.walker.act(obs)
+
+    def observe(self, actions, rewards, done=None, **transition) -> None:
+        self.has_key |= np.asarray(rewards) > 0
+        if done is not None:
+            self.has_key &= ~np.asarray(done, dtype=bool)

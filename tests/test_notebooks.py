@@ -128,3 +128,21 @@ def test_out_of_distribution_chapter_headline_numbers(executed):
     nb = json.loads((out / "04_out_of_distribution.ipynb").read_text())
     images = sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
     assert images >= 5
+
+
+@pytest.mark.notebook
+def test_harder_dark_rooms_chapter_headline_numbers(executed):
+    _, results = executed
+    r = json.loads((results / "05_harder_dark_rooms.json").read_text())
+    assert r["scale"] == "small" and r["runtime_seconds"] > 0
+    for method in ("ad", "ed", "source", "random"):
+        for key in ("last_10_success",):
+            assert 0 <= r["hard"][method][key]["mean"] <= 1 and r["hard"][method][key]["std"] >= 0
+        assert 0 <= r["key_to_door"][method]["last_10_return"]["mean"] <= 2
+        door, key_found = r["key_to_door"][method]["last_10_door_rate"]["mean"], r["key_to_door"][method]["last_10_key_rate"]["mean"]
+        assert 0 <= door <= key_found <= 1  # the door pays only after the key
+    # The source really learns: later episodes of its histories beat its first ones.
+    h = r["source_histories"]
+    assert h["hard_success_last_10"] > h["hard_success_first_10"]
+    assert h["key_to_door_return_last_10"] > h["key_to_door_return_first_5"]
+    assert r["key_to_door"]["random"]["last_10_return"]["mean"] < 1.0
