@@ -195,7 +195,9 @@ def harder_rooms_experiment(scale: str, seed: int = 0) -> HarderRoomsExperiment:
         key_door_model=ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=100, **small_model),
         key_door_train_pairs=tuple(map(tuple, pairs_train.tolist())),
         key_door_test_pairs=tuple(map(tuple, pairs_test.tolist())),
-        train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 15)),
+        # A peak learning rate of 3e-3 (chapter 2 uses 1e-3): on Dark Room Hard, one seed at 1,500 steps reached a
+        # last-10 success rate of 0.31 instead of about 0.19; on Key-to-Door it made no difference (0.36 of 2 both ways).
+        train=TrainConfig(steps=steps, batch_size=64, lr=3e-3, warmup_steps=max(1, steps // 15)),
         train_seeds=tuple(seed + i for i in range(3 if full else 2)),
         ed_seeds=tuple(seed + i for i in range(2)),
         eval_episodes=100 if full else 6,
