@@ -63,7 +63,7 @@ $(WIDGETS_JS):
 
 book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); rc=0; \
-	  ADLIB_SCALE=full $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
+	  ADLIB_SCALE=full ADLIB_QUIET=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
 	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \
 	  exit $$rc
 
@@ -72,7 +72,7 @@ book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 test: $(STAMP)
 	@results=$$(mktemp -d); cache=$$(mktemp -d); \
 	  trap 'rm -rf "$$results" "$$cache"' EXIT; \
-	  export ADLIB_SCALE=small ADLIB_RESULTS_DIR="$$results" ADLIB_CACHE_DIR="$$cache"; \
+	  export ADLIB_SCALE=small ADLIB_QUIET=1 ADLIB_RESULTS_DIR="$$results" ADLIB_CACHE_DIR="$$cache"; \
 	  rc1=0; $(VENV)/bin/pytest tests/ || rc1=$$?; \
 	  rc2=0; $(VENV)/bin/pytest --nbval-lax --nbval-cell-timeout=600 notebooks/ || rc2=$$?; \
 	  echo "make test: pytest tests/ exited $$rc1, pytest --nbval-lax notebooks/ exited $$rc2"; \

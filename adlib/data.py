@@ -25,7 +25,7 @@ import torch
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .envs import DarkRoomEnv, KeyToDoorEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
-from .runtime import timed
+from .runtime import note_dataset, timed
 from .sources import (
     UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, KeyToDoorExpert, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling,
 )
@@ -248,16 +248,32 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
     return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, meta)
 
 
+def _describe(config, kind: str) -> str:
+    """A dataset's kind and source, with what sets a bandit task distribution apart (for the reproducibility page)."""
+    parts = [kind, getattr(config, "source", "")]
+    if isinstance(config, BanditDataConfig):
+        parts.append(config.kind)
+        if config.excluded_best_arms:
+            parts.append(f"best arm never {', '.join(map(str, config.excluded_best_arms))}")
+        if config.required_best_arm is not None:
+            parts.append(f"best arm always {config.required_best_arm}")
+        if config.favoured_arms:
+            parts.append(f"arms {', '.join(map(str, config.favoured_arms))} favoured in {config.favoured_fraction:.0%}")
+    return ", ".join(p for p in parts if p)
+
+
 def _cached_histories(config, kind: str, generate, use_cache: bool) -> LearningHistories:
     """Load the dataset made by ``config`` from the artefact cache, or generate and store it."""
     path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}.npz"
     with timed("data"):
         if use_cache and path.exists():
-            return LearningHistories.load(path, expected_config=config)
-        histories = generate(config)
-        if use_cache:
-            histories.save(path)
-        return histories
+            histories = LearningHistories.load(path, expected_config=config)
+        else:
+            histories = generate(config)
+            if use_cache:
+                histories.save(path)
+    note_dataset(f"{_describe(config, kind)}: {histories.n_histories:,} histories x {histories.n_steps:,} steps", histories.fingerprint)
+    return histories
 
 
 def bandit_histories(config: BanditDataConfig, use_cache: bool = True) -> LearningHistories:

@@ -554,3 +554,43 @@ def key_door_split(size: int = 9, n_train: int = 2000, n_test: int = 40, seed: i
     order = np.random.default_rng(seed).permutation(n_pairs)
     sort = lambda p: p[np.lexsort((p[:, 1], p[:, 0]))]  # noqa: E731
     return sort(pairs[order[:n_train]]), sort(pairs[order[-n_test:]])
+
+
+def distance_to_nearest(cells, targets, size: int) -> np.ndarray:
+    """Manhattan distance from each cell to the nearest of ``targets`` on a ``size x size`` grid.
+
+    Cells and targets are observation indices (``row * size + col``, as the grid worlds
+    number them). ``cells`` may have any shape; the result has the same shape (int64).
+    Chapter 3 uses it to ask whether Expert Distillation's episodes end near goals it was
+    trained on, compared with the end points of a random walk.
+
+    Raises ``ValueError`` for a size that is not an integer >= 1, no targets, or cells or
+    targets that are not whole numbers inside the grid.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"grid size must be an integer >= 1, got {size!r}")
+    n_cells = int(size) * int(size)
+
+    def as_cells(values, what: str) -> np.ndarray:
+        values = np.asarray(values)
+        if values.size == 0:
+            return values.astype(np.int64)
+        whole_floats = values.dtype.kind == "f" and bool(np.all(np.isfinite(values) & (values == np.round(values))))
+        if values.dtype.kind not in "iu" and not whole_floats:
+            raise ValueError(f"{what} must be whole cell indices (row * size + col), got dtype {values.dtype}")
+        values = values.astype(np.int64)
+        if values.min() < 0 or values.max() >= n_cells:
+            raise ValueError(
+                f"{what} must be cell indices in [0, {n_cells}) of the {size}x{size} grid, "
+                f"got values from {values.min()} to {values.max()}"
+            )
+        return values
+
+    cells = as_cells(cells, "cells")
+    targets = np.unique(as_cells(targets, "targets").ravel())
+    if targets.size == 0:
+        raise ValueError("targets must hold at least one cell")
+    rows, cols = np.divmod(cells, size)
+    target_rows, target_cols = np.divmod(targets, size)
+    distances = np.abs(rows[..., None] - target_rows) + np.abs(cols[..., None] - target_cols)
+    return distances.min(axis=-1) if cells.size else np.zeros(cells.shape, dtype=np.int64)

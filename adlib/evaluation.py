@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return
 from .model import ADTransformer
-from .runtime import timed
+from .runtime import quiet, timed
 
 
 @dataclass
@@ -50,7 +50,7 @@ def member_chunks(n_envs: int, n_members: int, chunk_size: int) -> list[np.ndarr
 
 
 def rollout(
-    env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False, until_episodes: int | None = None,
+    env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None, until_episodes: int | None = None,
 ) -> Trajectories:
     """Run ``policy`` for ``n_steps`` in every environment of ``env``.
 
@@ -62,6 +62,9 @@ def rollout(
     With ``until_episodes`` = k (episodic environments whose episodes can end early), a chunk
     stops as soon as each of its environments has finished k episodes; the arrays are then
     as long as the longest chunk ran, and steps a chunk did not run are zeros with no ``done``.
+
+    ``progress``: a progress bar; by default shown for rollouts of a million steps or more,
+    unless :func:`~adlib.runtime.quiet`.
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -73,7 +76,8 @@ def rollout(
     act_out = np.zeros((n, n_steps), dtype=np.int64)
     rew_out = np.zeros((n, n_steps), dtype=np.float32)
     done_out = np.zeros((n, n_steps), dtype=bool)
-    bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not progress, desc=getattr(policy, "name", "rollout"))
+    show = (n * n_steps >= 1_000_000 and not quiet()) if progress is None else progress
+    bar = tqdm(total=n * n_steps, unit="step", unit_scale=True, disable=not show, desc=getattr(policy, "name", "rollout"))
     steps_run, in_context_steps = 0, 0
     with timed("evaluation") as work:
         for c, part in enumerate(chunks):
@@ -277,7 +281,7 @@ def bandit_metrics(tasks, trajectories: Trajectories) -> BanditMetrics:
     return BanditMetrics(actions=actions, best_arm=actions == tasks.best_arm[:, None], regret=tasks.regret(actions))
 
 
-def evaluate_bandit_policy(policy, tasks, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False) -> BanditMetrics:
+def evaluate_bandit_policy(policy, tasks, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None) -> BanditMetrics:
     """Roll ``policy`` out on ``tasks`` with the reward tape of ``seed`` and score it."""
     traj = rollout(tasks.env(n_steps, seed=seed), policy, n_steps, seed=seed, chunk_size=chunk_size, progress=progress)
     return bandit_metrics(tasks, traj)
@@ -366,7 +370,7 @@ def compare(a: tuple[float, float], b: tuple[float, float], min_margin: float = 
 
 
 def evaluate_bandit_groups(
-    policy, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool = False
+    policy, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None
 ) -> GroupedBanditMetrics:
     """Evaluate a method on ``tasks`` split into ``n_groups`` groups.
 
@@ -640,3 +644,136 @@ def evaluate_on_key_doors(policies, pairs, n_episodes: int, n_eval_seeds: int, s
         policies, lambda k: KeyToDoorEnv(np.tile(keys, (k, 1)), np.tile(doors, (k, 1)), size, horizon, seed=seed),
         len(pairs), np.full(len(pairs), 2.0), n_episodes, horizon, n_eval_seeds, seed,
     )
+
+
+# --- One grid evaluation, goal by goal and episode by episode (chapter 2) -------------------
+
+
+def task_fraction_of_optimal(evaluation: GridEvaluation, last: int = 10) -> np.ndarray:
+    """``[n_units, n_tasks]`` mean return over the last ``last`` episodes as a fraction of each
+    task's optimum, averaged over the runs of each unit (:meth:`GridEvaluation.per_unit`: a
+    training seed, or a baseline's independent run)."""
+    n_episodes = evaluation.returns.shape[2]
+    if not 1 <= last <= n_episodes:
+        raise ValueError(f"last must be in [1, {n_episodes}], got {last}")
+    per_run = evaluation.returns[:, :, -last:].mean(axis=2) / evaluation.optimal[None, :]
+    return evaluation.per_unit(per_run)
+
+
+def first_success_episodes(returns: np.ndarray, at_least: float = 1.0) -> np.ndarray:
+    """1-based episode of the first return >= ``at_least`` along the last axis (episodes);
+    ``inf`` where no episode gets there. ``[..., n_episodes]`` -> ``[...]`` floats."""
+    hit = np.asarray(returns) >= at_least
+    if hit.ndim < 1 or hit.shape[-1] < 1:
+        raise ValueError(f"need returns [..., n_episodes] with at least one episode, got shape {hit.shape}")
+    return np.where(hit.any(axis=-1), hit.argmax(axis=-1) + 1.0, np.inf)
+
+
+def rewarded_in_window(returns: np.ndarray, window: int, at_least: float = 1.0) -> np.ndarray:
+    """``[..., n_episodes]`` how many of the ``window`` episodes just before each episode were
+    rewarded (return >= ``at_least``): what a ``window``-episode context holds when the episode
+    starts. Episode 1 has an empty context (0)."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    hit = (np.asarray(returns) >= at_least).astype(np.int64)
+    n = hit.shape[-1]
+    seen = np.concatenate([np.zeros(hit.shape[:-1] + (1,), dtype=np.int64), np.cumsum(hit, axis=-1)], axis=-1)
+    e = np.arange(n)  # 0-based episode; its context holds episodes e - window .. e - 1
+    return seen[..., e] - seen[..., np.maximum(e - window, 0)]
+
+
+def found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0) -> dict | None:
+    """Did one run (``returns [n_episodes]`` on one task) find the goal and then lose it?
+
+    Lost means: an episode after the first success starts with no rewarded episode among
+    the ``window`` before it, i.e. the last rewarded episode has left a ``window``-episode
+    context. Returns None if the goal was never found or never lost, else a dict of 1-based
+    episodes: ``found`` (first success), ``lost`` (first episode with no reward left in the
+    context), ``rewarded_before`` (rewarded episodes before ``lost``), ``found_again``
+    (first rewarded episode from ``lost`` on, or None).
+    """
+    returns = np.asarray(returns)
+    if returns.ndim != 1:
+        raise ValueError(f"need the returns of one run on one task, [n_episodes], got shape {returns.shape}")
+    hit = returns >= at_least
+    if not hit.any():
+        return None
+    found = int(hit.argmax())
+    empty = np.flatnonzero(rewarded_in_window(returns, window, at_least)[found + 1:] == 0)
+    if not len(empty):
+        return None
+    lost = found + 1 + int(empty[0])
+    again = np.flatnonzero(hit[lost:])
+    return {"found": found + 1, "lost": lost + 1, "rewarded_before": int(hit[:lost].sum()),
+            "found_again": int(lost + again[0] + 1) if len(again) else None}
+
+
+def pick_found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0) -> tuple[int, int, dict] | None:
+    """The clearest found-then-lost case among ``returns [n_runs, n_tasks, n_episodes]``.
+
+    Prefers, in this order: a run that came back to the goal (at least two rewarded
+    episodes) before losing it; one whose goal then stays lost for at least ``window``
+    episodes (or to the end of the run), rather than being found again at once; the
+    earliest loss; the lowest run and task index. Returns ``(run, task,
+    found_then_lost(...))``, or None if no run ever lost a goal it had found.
+    """
+    returns = np.asarray(returns)
+    if returns.ndim != 3:
+        raise ValueError(f"need returns [n_runs, n_tasks, n_episodes], got shape {returns.shape}")
+    best, best_key = None, None
+    for run, task in np.ndindex(returns.shape[:2]):
+        case = found_then_lost(returns[run, task], window, at_least)
+        if case is None:
+            continue
+        again = case["found_again"]
+        stays_lost = again is None or again - case["lost"] >= window
+        key = (case["rewarded_before"] < 2, not stays_lost, case["lost"], run, task)
+        if best_key is None or key < best_key:
+            best, best_key = (int(run), int(task), case), key
+    return best
+
+
+def context_reward_rates(returns: np.ndarray, window: int, at_least: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """How often an episode is rewarded, by what its ``window``-episode context holds.
+
+    For ``returns [n_runs, n_tasks, n_episodes]``, two ``[n_runs]`` shares (pooled over
+    tasks): of the episodes that start with at least one rewarded episode in the context,
+    and of those that start with none although the goal was found before (a lost goal).
+    NaN where a run has no such episode.
+    """
+    returns = np.asarray(returns)
+    if returns.ndim != 3:
+        raise ValueError(f"need returns [n_runs, n_tasks, n_episodes], got shape {returns.shape}")
+    hit = returns >= at_least
+    in_context = rewarded_in_window(returns, window, at_least) > 0
+    found_before = np.cumsum(hit, axis=2) - hit > 0  # a rewarded episode earlier in the run
+
+    def share(where):
+        n = where.sum(axis=(1, 2))
+        return np.divide((hit & where).sum(axis=(1, 2)), n, out=np.full(len(n), np.nan), where=n > 0)
+
+    return share(in_context), share(~in_context & found_before)
+
+
+def step_through_episodes(n_episodes: int, focus: tuple[int, int] | None = None, first: int = 5, every: int = 5,
+                          max_frames: int = 40) -> list[int]:
+    """1-based episodes to show in an episode-by-episode step-through of one run.
+
+    Every episode of the first ``first`` and of ``focus`` (first, last, inclusive, clipped to
+    the run), every ``every``-th episode elsewhere, and the last episode; at most
+    ``max_frames``. Where that is too many, the sparse episodes are thinned (a wider stride),
+    and if the dense ones alone are too many, they are cut at the end.
+    """
+    if n_episodes < 1 or first < 0 or every < 1 or max_frames < 2:
+        raise ValueError("need n_episodes >= 1, first >= 0, every >= 1 and max_frames >= 2")
+    dense = set(range(1, min(first, n_episodes) + 1))
+    if focus is not None:
+        lo, hi = max(1, int(focus[0])), min(n_episodes, int(focus[1]))
+        dense |= set(range(lo, hi + 1))
+    dense = sorted(dense)[: max_frames - 1]
+    stride = every
+    while True:
+        frames = sorted(set(dense) | set(range(stride, n_episodes + 1, stride)) | {n_episodes})
+        if len(frames) <= max_frames:
+            return frames
+        stride += every

@@ -239,8 +239,6 @@ class OutOfDistributionExperiment:
     chunk: int
     horizon: int = 100
     long_horizon: int = 200
-    n_explorer: int = 3
-    """Bandits per test distribution kept step by step for the interactive explorer."""
 
 
 def out_of_distribution_experiment(scale: str, seed: int = 0) -> OutOfDistributionExperiment:

@@ -7,7 +7,11 @@ standard deviation over rows (the paper's convention), omitted when there is one
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import io
+import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,12 +65,14 @@ def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, 
     return line
 
 
-def curves_figure(curves_by_method: dict, ylabel: str, title: str = "", xlabel: str = "step", ax=None, vline: float | None = None):
-    """One axes with a curve per method; ``vline`` marks e.g. the training horizon."""
+def curves_figure(curves_by_method: dict, ylabel: str, title: str = "", xlabel: str = "step", ax=None, vline: float | None = None,
+                  bounds: tuple | None = None):
+    """One axes with a curve per method; ``vline`` marks e.g. the training horizon; ``bounds``
+    keeps the bands inside a rate's range (e.g. ``(0, 100)`` for a percentage)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
     for method, curves in curves_by_method.items():
-        plot_curve(ax, curves, method)
+        plot_curve(ax, curves, method, bounds=bounds)
     if vline is not None:
         ax.axvline(vline, color="k", linestyle=":", linewidth=1)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -164,8 +170,15 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     return axes
 
 
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """A figure drawn off screen as PNG bytes (for a frame of :func:`step_through_html`)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 80, **kwargs) -> bytes:
-    """:func:`plot_bandit_step` drawn off screen and returned as PNG bytes (for an image widget).
+    """:func:`plot_bandit_step` drawn off screen and returned as PNG bytes.
 
     Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot, so nothing is displayed as a
     side effect: the caller decides where the picture goes.
@@ -173,9 +186,63 @@ def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 80, **
     fig = Figure(figsize=(14, 3.6), layout="tight")
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2.2, 1, 1]})
     plot_bandit_step(axes, means, actions, rewards, probs, step, **kwargs)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return figure_png(fig, dpi)
+
+
+def step_through_html(frames: list[bytes], labels: list[str], alt: str, start: int = 0) -> str:
+    """Pre-rendered PNG frames behind a slider, previous/next buttons and a play button.
+
+    The page switches frames with a few lines of inline JavaScript, so it works on the built
+    book with no kernel and offline (the frames are embedded as data URIs). ``labels`` name
+    the frames (e.g. "step 11"); ``alt`` describes the picture for screen readers.
+    """
+    if not frames or len(frames) != len(labels):
+        raise ValueError(f"need one label per frame, got {len(frames)} frames and {len(labels)} labels")
+    if not 0 <= start < len(frames):
+        raise ValueError(f"start must index a frame (0 to {len(frames) - 1}), got {start}")
+    uris = ["data:image/png;base64," + base64.b64encode(f).decode("ascii") for f in frames]
+    # A stable id (same frames, same page) keeps rebuilt pages identical; two steppers on one page differ.
+    uid = "stepper-" + hashlib.sha1("".join(labels).encode() + b"".join(frames)).hexdigest()[:10]
+    last = len(frames) - 1
+    return f"""<div class="adlib-stepper" id="{uid}">
+<div style="display:flex;align-items:center;gap:0.5em;flex-wrap:wrap;margin-bottom:0.3em">
+<button type="button" data-move="-1" aria-label="previous frame">&#9664;</button>
+<input type="range" min="0" max="{last}" value="{start}" step="1" style="flex:1;min-width:12em" aria-label="frame">
+<button type="button" data-move="1" aria-label="next frame">&#9654;</button>
+<button type="button" data-play="1">play</button>
+<span class="adlib-stepper-label" style="min-width:9em;font-weight:bold">{html.escape(labels[start])}</span>
+</div>
+<img src="{uris[start]}" alt="{html.escape(alt)}" style="width:100%;height:auto">
+<script>
+(function () {{
+  var root = document.getElementById("{uid}");
+  var frames = {json.dumps(uris)};
+  var labels = {json.dumps(labels)};
+  var img = root.querySelector("img"), slider = root.querySelector("input"), label = root.querySelector(".adlib-stepper-label");
+  var play = root.querySelector("[data-play]"), timer = null;
+  function show(i) {{
+    i = Math.max(0, Math.min({last}, i));
+    slider.value = i; img.src = frames[i]; label.textContent = labels[i];
+    root.setAttribute("data-frame", i);
+  }}
+  slider.addEventListener("input", function () {{ show(parseInt(slider.value, 10)); }});
+  root.querySelectorAll("[data-move]").forEach(function (b) {{
+    b.addEventListener("click", function () {{ show(parseInt(slider.value, 10) + parseInt(b.getAttribute("data-move"), 10)); }});
+  }});
+  play.addEventListener("click", function () {{
+    if (timer) {{ clearInterval(timer); timer = null; play.textContent = "play"; return; }}
+    if (parseInt(slider.value, 10) >= {last}) show(0);
+    play.textContent = "pause";
+    timer = setInterval(function () {{
+      var i = parseInt(slider.value, 10) + 1;
+      show(i);
+      if (i >= {last}) {{ clearInterval(timer); timer = null; play.textContent = "play"; }}
+    }}, 600);
+  }});
+  show({start});
+}})();
+</script>
+</div>"""
 
 
 def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, source_score: float, random_score: float, label: str = "AD"):

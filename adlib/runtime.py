@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -30,16 +32,55 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def quiet() -> bool:
+    """True when the notebooks run unattended (``ADLIB_QUIET=1``, set by ``make book`` and
+    ``make test``): no progress bars and no log lines, so built pages show only results."""
+    return os.environ.get("ADLIB_QUIET", "0") not in ("", "0")
+
+
+def log(*parts) -> None:
+    """A line of progress or throughput for a person running the notebook; silent when
+    :func:`quiet` (the built book shows the time split on its reproducibility page instead)."""
+    if not quiet():
+        print(*parts)
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU. Nothing in the book needs a GPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), or what ``platform`` knows."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_version() -> str:
+    """The git commit of the code that ran (with "+changes" when the work tree differs), or "unknown"."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def environment_info() -> dict:
-    """Versions of Python and the key packages, for the reproducibility page."""
+    """Versions of Python and the key packages, the code and the machine, for the reproducibility page."""
     import matplotlib
 
     info = {
+        "code": code_version(),
+        "cpu": f"{cpu_name()} ({os.cpu_count()} cores)",
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
@@ -68,6 +109,7 @@ class _Ledger:
         self.work: dict[str, float] = defaultdict(float)  # e.g. training tokens
         self.work_seconds: dict[str, float] = defaultdict(float)  # seconds of the blocks that did that work
         self.open: list[str] = []
+        self.datasets: dict[str, str] = {}  # fingerprint -> description, in the order first used
 
 
 _ledger = _Ledger()
@@ -97,6 +139,11 @@ def timed(phase: str) -> Iterator[dict]:
         for key, amount in work.items():
             ledger.work[key] += amount
             ledger.work_seconds[key] += dt
+
+
+def note_dataset(description: str, fingerprint: str) -> None:
+    """Record a dataset the chapter used (its fingerprint goes into the chapter's record)."""
+    _ledger.datasets.setdefault(fingerprint, description)
 
 
 def start_chapter() -> float:
@@ -132,6 +179,7 @@ def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
         "seeds": seeds,
         "runtime_seconds": time.perf_counter() - started,
         "time_split": time_split(),
+        "datasets": [{"dataset": d, "fingerprint": f} for f, d in _ledger.datasets.items()],
         "versions": environment_info(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .data import LearningHistories
 from .model import ADConfig, ADTransformer
-from .runtime import default_device, seed_everything, timed
+from .runtime import default_device, quiet, seed_everything, timed
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def train_together(
     model_config: ADConfig,
     members: list[tuple[TrainConfig, LearningHistories]],
     use_cache: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     device=None,
 ) -> list[TrainedRun]:
     """Train several runs of one architecture at once (or load the finished ones from the cache).
@@ -191,6 +191,9 @@ def train_together(
     (equal up to float rounding, tested), in fewer, larger operations. With dropout, whose
     masks come from torch's one global stream, a run trained with others would depend on
     them, so dropout runs train one after another instead.
+
+    ``progress``: a progress bar over training steps; by default shown unless
+    :func:`~adlib.runtime.quiet`.
     """
     if not members:
         raise ValueError("train_together needs at least one (train_config, data) pair")
@@ -203,6 +206,7 @@ def train_together(
     if len(set(run_dirs)) < len(run_dirs):
         raise ValueError("the same run (config, seed and data) is listed twice")
     device = device or default_device()
+    progress = not quiet() if progress is None else progress
     runs: list[TrainedRun | None] = [None] * len(members)
     todo = []
     with timed("training"):
@@ -309,7 +313,7 @@ def train(
     train_config: TrainConfig,
     data: LearningHistories,
     use_cache: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
     device=None,
 ) -> TrainedRun:
     """Train an AD model on ``data`` (or load the finished run from the cache)."""

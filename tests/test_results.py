@@ -1,0 +1,183 @@
+"""The summary's verdicts and the reproducibility page's record reading (adlib.results),
+the quiet switch and the records' provenance (adlib.runtime), and the kernel-free stepper."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from adlib import plotting, results, runtime
+from adlib.experiments import bandit_experiment, darkroom_experiment
+from adlib.artifacts import to_jsonable
+
+
+def record(notebook, **fields):
+    return {"notebook": notebook, "scale": "full", "runtime_seconds": 1.0, "seeds": {"base": 0}, "versions": {},
+            "finished_at": "2026-11-22T00:00:00+00:00", **fields}
+
+
+def darkroom_record(last=(0.95, 0.01), first=0.05, ad_steps=(300.0, 900.0), source_steps=(900.0, 1100.0), ablation=None):
+    return record("02_darkroom",
+                  ad_held_out={"first_episode": first, "last_10": {"mean": last[0], "std": last[1]}},
+                  steps_to_fraction_of_optimal={
+                      "0.5": {"AD": ad_steps[0], "source": source_steps[0], "source, every 4th episode": 200.0},
+                      "0.8": {"AD": ad_steps[1], "source": source_steps[1], "source, every 4th episode": 250.0}},
+                  context_ablation_last_10=ablation or {"1": {"mean": 0.25, "std": 0.02}, "4": {"mean": 0.9, "std": 0.02}})
+
+
+def verdict(rows, claim_start):
+    (row,) = [r for r in rows if r.claim.startswith(claim_start)]
+    return row
+
+
+def test_read_records_keeps_chapter_records_and_says_why_it_skips_others(tmp_path):
+    (tmp_path / "01_bandit.json").write_text(json.dumps(record("01_bandit")))
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "partial.json").write_text(json.dumps({"notebook": "x"}))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    records, skipped = results.read_records(tmp_path)
+    assert list(records) == ["01_bandit"]
+    reasons = dict(skipped)
+    assert "not readable as JSON" in reasons["broken.json"]
+    assert "missing scale" in reasons["partial.json"] and "runtime_seconds" in reasons["partial.json"]
+    assert reasons["list.json"].startswith("missing notebook")
+    assert results.read_records(tmp_path / "nowhere") == ({}, [])
+
+
+def test_claims_cover_every_chapter_and_say_when_a_chapter_is_missing():
+    rows = results.claims({})
+    assert {r.verdict for r in rows} == {results.NOT_IN_BUILD, results.NOT_ATTEMPTED}
+    assert {r.who for r in rows} == {"paper", "1a3orn", "critique"}
+    assert {r.chapter for r in rows} >= {"01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution",
+                                         "05_harder_dark_rooms"}
+    assert all(r.verdict in results.VERDICTS and r.rule for r in rows)
+
+
+def test_darkroom_verdicts_follow_their_rules():
+    rows = results.claims({"02_darkroom": darkroom_record()})
+    row = verdict(rows, "AD learns in context on held-out Dark Room")
+    assert row.verdict == results.REPRODUCED and "0.95 ± 0.01" in row.number and "0.05" in row.number
+    assert verdict(rows, "AD is more data-efficient").verdict == results.REPRODUCED
+    assert verdict(rows, "… even than the source subsampled").verdict == results.NOT_REPRODUCED  # 300 > 200, 900 > 250
+    assert verdict(rows, "In-context RL needs a context").verdict == results.REPRODUCED
+    # Rising but short of 0.9: partly.  Not rising beyond 2 std: not reproduced.
+    assert verdict(results.claims({"02_darkroom": darkroom_record(last=(0.6, 0.05))}), "AD learns").verdict == results.PARTLY
+    assert verdict(results.claims({"02_darkroom": darkroom_record(last=(0.1, 0.05))}), "AD learns").verdict == results.NOT_REPRODUCED
+    # Faster to 50% only: partly; never reaching 80% counts as slower.
+    slow = darkroom_record(ad_steps=(300.0, math.inf))
+    row = verdict(results.claims({"02_darkroom": slow}), "AD is more data-efficient")
+    assert row.verdict == results.PARTLY and "never" in row.number
+    flat = darkroom_record(ablation={"1": {"mean": 0.85, "std": 0.05}, "4": {"mean": 0.9, "std": 0.05}})
+    assert verdict(results.claims({"02_darkroom": flat}), "In-context RL needs").verdict == results.NOT_REPRODUCED
+
+
+def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
+    def harder(hard_verdict, kd_verdict):
+        ms = lambda v: {"mean": v[0], "std": v[1]}  # noqa: E731
+        return record("05_harder_dark_rooms", verdicts={"hard": hard_verdict, "key_to_door": kd_verdict},
+                      hard={"ad": {"last_10_success": ms((0.32, 0.07)), "first_10_success": ms((0.08, 0.02))},
+                            "ed": {"last_10_success": ms((0.09, 0.04))}, "random": {"last_10_success": ms((0.06, 0.01))}},
+                      key_to_door={"ad": {"last_10_return": ms((0.46, 0.09)), "first_10_return": ms((0.4, 0.1))},
+                                   "ed": {"last_10_return": ms((0.53, 0.13))}, "random": {"last_10_return": ms((0.27, 0.02))}})
+    rows = results.claims({"05_harder_dark_rooms": harder("not reproduced at this budget, only in part", "not reproduced at this budget")})
+    hard, kd = verdict(rows, "Dark Room Hard"), verdict(rows, "Dark Key-to-Door")
+    assert hard.verdict == results.PARTLY and "0.08" in hard.number and "0.32 ± 0.07" in hard.number and "0.09 ± 0.04" in hard.number
+    assert kd.verdict == results.NOT_REPRODUCED and "0.46 ± 0.09" in kd.number
+    rows = results.claims({"05_harder_dark_rooms": harder("reproduced", "reproduced")})
+    assert verdict(rows, "Dark Room Hard").verdict == verdict(rows, "Dark Key-to-Door").verdict == results.REPRODUCED
+
+
+def test_checkpoint_claim_reads_the_sweep():
+    sweep = [{"step": s, "loss": {"mean": 1.0, "std": 0.1}, "pct_best_arm_steps_11_100": {"mean": p, "std": 1.0}, "vs_source": v}
+             for s, p, v in ((75, 20.0, "level with"), (150, 30.0, "above"))]
+    base = dict(ad_optimistic_vs_random_steps_11_100={"ad_late": [11.0, 1.0], "random": [10.0, 0.5], "verdict_late": "level with"},
+                ad_optimistic_checkpoint_sweep=sweep, ad_optimistic_sweep_source_pct_best_arm_steps_11_100=22.0)
+    rows = results.claims({"01_bandit": record("01_bandit", **base)})
+    row = verdict(rows, "Early checkpoints")
+    assert row.verdict == results.REPRODUCED and "step 150" in row.number and "22.0%" in row.number
+    row = verdict(rows, "AD distilled from optimistic greedy")
+    assert row.verdict == results.NOT_REPRODUCED and "11.0 ± 1.0" in row.number  # the chapter's verdict: level with random
+    sweep[1]["vs_source"] = "level with"
+    assert verdict(results.claims({"01_bandit": record("01_bandit", **base)}), "Early checkpoints").verdict == results.NOT_REPRODUCED
+
+
+def test_deviations_read_the_recorded_settings():
+    settings = {"01_bandit": to_jsonable(bandit_experiment("full")), "02_darkroom": to_jsonable(darkroom_experiment("full"))}
+    rows = results.deviations({n: record(n, settings=s) for n, s in settings.items()})
+    by_aspect = {r["aspect"]: r for r in rows}
+    assert "1.1M" in by_aspect["model"]["paper"]
+    assert "bandit: 2 layers, width 32" in by_aspect["model"]["this book"] and "Dark Room: 2 layers, width 64" in by_aspect["model"]["this book"]
+    assert "every 4th episode" in by_aspect["subsampling"]["this book"]
+    assert "520 histories of 100 episodes" in by_aspect["learning histories"]["this book"]  # 65 goals x 8
+    assert results.deviations({})[0]["this book"] == "—"
+
+
+def test_flatten_and_format_seconds():
+    rows = dict(results.flatten({"a": {"b": 1, "c": [1, 2]}, "long": list(range(30)), "pairs": [[1, 2]]}))
+    assert rows == {"a.b": "1", "a.c": "1, 2", "long": "30 items: 0, 1, 2, 3, 4, 5, 6, 7, …", "pairs": "[1, 2]"}
+    assert results.format_seconds(42.4) == "42 s" and results.format_seconds(754.2) == "754 s (12 min 34 s)"
+
+
+def test_quiet_switch_silences_logs(monkeypatch, capsys):
+    monkeypatch.setenv("ADLIB_QUIET", "1")
+    assert runtime.quiet()
+    runtime.log("hidden")
+    monkeypatch.setenv("ADLIB_QUIET", "0")
+    assert not runtime.quiet()
+    runtime.log("shown", 3)
+    assert capsys.readouterr().out == "shown 3\n"
+
+
+def test_run_record_carries_code_version_cpu_and_datasets():
+    started = runtime.start_chapter()
+    runtime.note_dataset("bandit, thompson: 4 histories x 10 steps", "abc123")
+    runtime.note_dataset("bandit, thompson: 4 histories x 10 steps", "abc123")  # the same data twice is listed once
+    runtime.note_dataset("bandit, oracle: 4 histories x 10 steps", "def456")
+    rec = runtime.run_record("x", "small", {"base": 0}, started)
+    assert rec["datasets"] == [{"dataset": "bandit, thompson: 4 histories x 10 steps", "fingerprint": "abc123"},
+                               {"dataset": "bandit, oracle: 4 histories x 10 steps", "fingerprint": "def456"}]
+    assert re.fullmatch(r"[0-9a-f]{12}(\+changes)?|unknown", rec["versions"]["code"])
+    assert "cores" in rec["versions"]["cpu"]
+    assert runtime.start_chapter() and runtime.run_record("y", "small", {}, started)["datasets"] == []
+
+
+def test_loading_a_dataset_books_its_fingerprint():
+    from adlib import data
+    config = bandit_experiment("small").thompson_data
+    runtime.start_chapter()
+    histories = data.bandit_histories(config)
+    (entry,) = runtime.run_record("x", "small", {}, 0.0)["datasets"]
+    assert entry["fingerprint"] == histories.fingerprint and entry["dataset"].startswith("bandit, thompson, gaussian: 400 histories")
+
+
+def frames(n):
+    out = []
+    for i in range(n):
+        fig = Figure(figsize=(2, 1.5))
+        fig.subplots().plot([0, i])
+        out.append(plotting.figure_png(fig, dpi=40))
+    return out
+
+
+def test_step_through_embeds_every_frame_and_switches_in_the_browser():
+    pngs = frames(3)
+    page = plotting.step_through_html(pngs, ["step 1", "step <2>", "step 3"], alt="a test picture", start=1)
+    assert page.count("data:image/png;base64,") == 4  # the shown frame, then all three in the script
+    assert 'alt="a test picture"' in page and "step &lt;2&gt;" in page  # the label is escaped in HTML
+    assert 'max="2"' in page and 'value="1"' in page and "<script>" in page
+    other = plotting.step_through_html(pngs[:2], ["a", "b"], alt="x")
+    ids = re.findall(r'id="(stepper-[0-9a-f]+)"', page + other)
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert plotting.step_through_html(pngs, ["step 1", "step <2>", "step 3"], alt="a test picture", start=1) == page  # stable
+
+
+def test_step_through_rejects_bad_input():
+    with pytest.raises(ValueError, match="one label per frame"):
+        plotting.step_through_html(frames(2), ["only one"], alt="x")
+    with pytest.raises(ValueError, match="one label per frame"):
+        plotting.step_through_html([], [], alt="x")
+    with pytest.raises(ValueError, match="start must index a frame"):
+        plotting.step_through_html(frames(2), ["a", "b"], alt="x", start=2)
