@@ -170,23 +170,35 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     return axes
 
 
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """A figure drawn off screen as PNG bytes (for a frame of :func:`step_through_html`)."""
+def figure_png(fig: Figure, dpi: int = 80, colors: int | None = None) -> bytes:
+    """A figure drawn off screen as PNG bytes (for a frame of :func:`step_through_html`).
+
+    ``colors``: reduce the picture to that many colours (e.g. 128), which makes a plot's PNG
+    about three times smaller with no visible change, so a page of many frames stays light.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    if colors is None:
+        return buffer.getvalue()
+    from PIL import Image  # matplotlib's own dependency
+
+    reduced = io.BytesIO()
+    Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").quantize(colors=colors).save(reduced, format="png", optimize=True)
+    return reduced.getvalue()
 
 
-def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 80, **kwargs) -> bytes:
-    """:func:`plot_bandit_step` drawn off screen and returned as PNG bytes.
+def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 75, colors: int | None = 128, **kwargs) -> bytes:
+    """:func:`plot_bandit_step` as a PNG that reads at page width: the context across the top,
+    the learner's probabilities and the arms below.
 
     Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot, so nothing is displayed as a
-    side effect: the caller decides where the picture goes.
+    side effect: the caller decides where the picture goes (e.g. a frame of a step-through).
     """
-    fig = Figure(figsize=(14, 3.6), layout="tight")
-    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2.2, 1, 1]})
+    fig = Figure(figsize=(9, 6.4), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.15))
+    axes = (fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]))
     plot_bandit_step(axes, means, actions, rewards, probs, step, **kwargs)
-    return figure_png(fig, dpi)
+    return figure_png(fig, dpi, colors)
 
 
 def step_through_html(frames: list[bytes], labels: list[str], alt: str, start: int = 0) -> str:

@@ -181,3 +181,15 @@ def test_step_through_rejects_bad_input():
         plotting.step_through_html([], [], alt="x")
     with pytest.raises(ValueError, match="start must index a frame"):
         plotting.step_through_html(frames(2), ["a", "b"], alt="x", start=2)
+
+
+def test_bandit_step_frame_is_a_png_and_fewer_colours_make_it_smaller():
+    rng = np.random.default_rng(0)
+    means, actions = rng.normal(size=10), rng.integers(0, 10, size=30)
+    rewards, probs = rng.normal(size=30), np.full((30, 10), 0.1)
+    reduced = plotting.bandit_step_png(means, actions, rewards, probs, step=12, dpi=40)
+    full = plotting.bandit_step_png(means, actions, rewards, probs, step=12, dpi=40, colors=None)
+    assert reduced[:8] == full[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(reduced) < len(full)
+    with pytest.raises(ValueError, match="step must be in"):
+        plotting.bandit_step_png(means, actions, rewards, probs, step=31)
