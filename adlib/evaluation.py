@@ -369,6 +369,17 @@ def compare(a: tuple[float, float], b: tuple[float, float], min_margin: float = 
     return "level with"
 
 
+def why_level(a: tuple[float, float], b: tuple[float, float], n_seeds: int, min_margin: float = 1.0) -> str:
+    """Why :func:`compare` calls ``a`` and ``b`` level, in words for a caption: the spread over
+    seeds hides the gap, or the gap is real but smaller than the ``min_margin`` the book treats
+    as meaningful. Empty when :func:`compare` separates them."""
+    if compare(a, b, min_margin) != "level with":
+        return ""
+    if abs(a[0] - b[0]) > 2 * a[1]:
+        return f"a gap of {a[0] - b[0]:+.2f}, beyond 2 std but within the {min_margin:g}-point margin the book treats as level"
+    return f"not distinguishable with {n_seeds} seeds"
+
+
 def evaluate_bandit_groups(
     policy, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None
 ) -> GroupedBanditMetrics:

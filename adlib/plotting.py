@@ -37,6 +37,10 @@ METHOD_COLORS = {
 }
 
 
+METHOD_LINESTYLES = {"AD greedy": "--", "AD (training goals)": ":", "random": (0, (2, 2))}
+"""Variants of AD drawn in AD's colour family, and random, get their own line style, so curves stay apart where they cross."""
+
+
 def set_book_style() -> None:
     """Seaborn's white grid, a readable size, and no top/right spines."""
     sns.set_theme(style="whitegrid", context="notebook", rc={"axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100})
@@ -54,6 +58,8 @@ def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, 
     curves = np.atleast_2d(np.asarray(curves, dtype=float))
     x = np.arange(1, curves.shape[1] + 1) if x is None else x
     color = color_for(label) if color is None else color
+    if label in METHOD_LINESTYLES and "linestyle" not in kwargs and "ls" not in kwargs:
+        kwargs["linestyle"] = METHOD_LINESTYLES[label]
     mean = curves.mean(axis=0)
     line = ax.plot(x, mean, label=label, color=color, **kwargs)
     if curves.shape[0] > 1:

@@ -94,12 +94,15 @@ def test_checkpoint_claim_reads_the_sweep():
     sweep = [{"step": s, "loss": {"mean": 1.0, "std": 0.1}, "pct_best_arm_steps_11_100": {"mean": p, "std": 1.0}, "vs_source": v}
              for s, p, v in ((75, 20.0, "level with"), (150, 30.0, "above"))]
     base = dict(ad_optimistic_vs_random_steps_11_100={"ad_late": [11.0, 1.0], "random": [10.0, 0.5], "verdict_late": "level with"},
+                ad_optimistic_late={"pct_best_arm_step_100": {"mean": 11.0, "std": 0.3}, "pct_best_arm_step_200": {"mean": 14.0, "std": 0.3}},
                 ad_optimistic_checkpoint_sweep=sweep, ad_optimistic_sweep_source_pct_best_arm_steps_11_100=22.0)
     rows = results.claims({"01_bandit": record("01_bandit", **base)})
     row = verdict(rows, "Early checkpoints")
     assert row.verdict == results.REPRODUCED and "step 150" in row.number and "22.0%" in row.number
     row = verdict(rows, "AD distilled from optimistic greedy")
     assert row.verdict == results.NOT_REPRODUCED and "11.0 ± 1.0" in row.number  # the chapter's verdict: level with random
+    row = verdict(rows, "AD keeps improving to step 200")
+    assert row.verdict == results.REPRODUCED and "11.0 ± 0.3 → step 200 14.0 ± 0.3" in row.number
     sweep[1]["vs_source"] = "level with"
     assert verdict(results.claims({"01_bandit": record("01_bandit", **base)}), "Early checkpoints").verdict == results.NOT_REPRODUCED
 
@@ -193,3 +196,11 @@ def test_bandit_step_frame_is_a_png_and_fewer_colours_make_it_smaller():
     assert len(reduced) < len(full)
     with pytest.raises(ValueError, match="step must be in"):
         plotting.bandit_step_png(means, actions, rewards, probs, step=31)
+
+
+def test_why_level_says_whether_noise_or_the_margin_hides_a_gap():
+    from adlib.evaluation import why_level
+    assert why_level((11.85, 0.03), (12.18, 0.01), n_seeds=3) == (
+        "a gap of -0.33, beyond 2 std but within the 1-point margin the book treats as level")
+    assert why_level((11.0, 1.0), (12.0, 0.5), n_seeds=3) == "not distinguishable with 3 seeds"
+    assert why_level((15.0, 0.5), (12.0, 0.5), n_seeds=3) == ""  # compare() separates them
