@@ -283,7 +283,8 @@ def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, sou
     return ax
 
 
-PHASE_COLORS = {"data": "#8c564b", "training": "#1f77b4", "evaluation": "#2ca02c", "plotting and text": "#c7c7c7"}
+# Not the methods' colours: a phase is not a method.
+PHASE_COLORS = {"data": "#8dd3c7", "training": "#bebada", "evaluation": "#e5c494", "plotting and text": "#d9d9d9"}
 
 
 def plot_time_split(ax, seconds_by_chapter: dict):
