@@ -719,11 +719,13 @@ def found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0) -> 
             "found_again": int(lost + again[0] + 1) if len(again) else None}
 
 
-def pick_found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0) -> tuple[int, int, dict] | None:
+def pick_found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0,
+                         min_search: int = 3) -> tuple[int, int, dict] | None:
     """The clearest found-then-lost case among ``returns [n_runs, n_tasks, n_episodes]``.
 
-    Prefers, in this order: a run that came back to the goal (at least two rewarded
-    episodes) before losing it; one whose goal then stays lost for at least ``window``
+    Prefers, in this order: a goal first found in episode ``min_search`` or later, so that
+    the search before the first find can be seen; a run that came back to the goal (at least
+    two rewarded episodes) before losing it; one whose goal then stays lost for at least ``window``
     episodes (or to the end of the run), rather than being found again at once; the
     earliest loss; the lowest run and task index. Returns ``(run, task,
     found_then_lost(...))``, or None if no run ever lost a goal it had found.
@@ -738,7 +740,7 @@ def pick_found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0
             continue
         again = case["found_again"]
         stays_lost = again is None or again - case["lost"] >= window
-        key = (case["rewarded_before"] < 2, not stays_lost, case["lost"], run, task)
+        key = (case["found"] < min_search, case["rewarded_before"] < 2, not stays_lost, case["lost"], run, task)
         if best_key is None or key < best_key:
             best, best_key = (int(run), int(task), case), key
     return best

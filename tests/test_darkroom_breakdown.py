@@ -91,6 +91,12 @@ def test_pick_found_then_lost_prefers_a_return_then_the_earliest_loss():
     only_once = np.zeros((1, 2, 8))
     only_once[0, 1, 0] = 1
     assert pick_found_then_lost(only_once, window=2)[:2] == (0, 1)
+    # A goal found at once (episode 1) gives way to one found after some search, even a plainer case.
+    early = np.zeros((1, 2, 12))
+    early[0, 0, [0, 1, 2]] = 1        # found in episode 1, returned, lost
+    early[0, 1, [3]] = 1              # found in episode 4 after searching, once, lost
+    assert pick_found_then_lost(early, window=3)[:2] == (0, 1)
+    assert pick_found_then_lost(early, window=3, min_search=1)[:2] == (0, 0)
     # Nothing lost anywhere: None (the notebook falls back to a typical success).
     assert pick_found_then_lost(np.ones((2, 2, 6)), window=2) is None
     assert pick_found_then_lost(np.zeros((2, 2, 6)), window=2) is None
