@@ -334,16 +334,24 @@ class GroupedBanditMetrics:
     def horizon_trend(self, horizon: int, window: int = 10) -> dict:
         """Does the method keep improving after ``horizon`` steps (e.g. AD's training length)?
 
-        Compares % best arm averaged over the last ``window`` steps up to ``horizon`` with the
-        same average over the last ``window`` steps of the run, using :func:`compare`.
+        For each group (a training seed, for AD), the change in % best arm from the last
+        ``window`` steps up to ``horizon`` to the last ``window`` steps of the run. The trend is
+        "improves" or "degrades" when that paired change is away from zero by the 2-std rule of
+        :func:`compare`, else "flat".
         """
-        n_steps = self.pct_best_arm.shape[1]
+        curves = self.pct_best_arm
+        n_steps = curves.shape[1]
         if not window <= horizon < n_steps:
             raise ValueError(f"need window <= horizon < n_steps, got window={window}, horizon={horizon}, n_steps={n_steps}")
         at_horizon = self.mean_pct_best_arm(horizon - window + 1, horizon)
         at_end = self.mean_pct_best_arm(n_steps - window + 1, n_steps)
-        verdict = {"above": "improves", "below": "degrades", "level with": "flat"}[compare(at_end, at_horizon)]
-        return {"window": window, "at_horizon": at_horizon, "at_end": at_end, "end_step": n_steps, "trend": verdict}
+        per_group = curves[:, -window:].mean(axis=1) - curves[:, horizon - window:horizon].mean(axis=1)
+        change = self._mean_std(per_group)
+        verdict = compare(change, (0.0, 0.0))
+        return {"window": window, "at_horizon": at_horizon, "at_end": at_end, "end_step": n_steps,
+                "trend": {"above": "improves", "below": "degrades", "level with": "flat"}[verdict],
+                "change": {"mean": change[0], "std": change[1], "per_group": per_group.tolist(),
+                           "distinguishable": verdict != "level with"}}
 
     def summary(self, steps=(11, 100)) -> dict:
         """Mean and standard deviation over groups of % best arm at ``steps`` (1-based) and regret."""
@@ -585,8 +593,8 @@ class GridEvaluation:
 
         Runs that never get there count as ``n_episodes + 1``.
         """
-        hit = self.returns >= at_least
-        return self.per_unit(np.where(hit.any(axis=2), hit.argmax(axis=2) + 1, hit.shape[2] + 1).mean(axis=1))
+        first = first_success_episodes(self.returns, at_least)  # [n_runs, n_tasks], inf: never
+        return self.per_unit(np.where(np.isfinite(first), first, self.returns.shape[2] + 1).mean(axis=1))
 
     @staticmethod
     def mean_std(per_group: np.ndarray) -> tuple[float, float]:

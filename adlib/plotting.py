@@ -118,12 +118,14 @@ def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | Non
     return ax
 
 
-def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: str = "", key: int | None = None):
+def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: str = "", key: int | None = None,
+               color: str | None = None):
     """One episode's path through the room (observations ``[T]``), the goal (or door) cell marked
-    with a star and, in Key-to-Door, the ``key`` cell with a diamond."""
+    with a star and, in Key-to-Door, the ``key`` cell with a diamond. The path is drawn in AD's
+    colour unless ``color`` is given (e.g. a neutral grey when AD and ED are shown together)."""
     rows, cols = np.divmod(np.asarray(observations), size)
     jitter = np.linspace(-0.15, 0.15, len(rows))  # separate revisits of the same cell a little
-    ax.plot(cols + jitter, rows + jitter, "-o", color="#1f77b4", markersize=3, linewidth=1, alpha=0.8)
+    ax.plot(cols + jitter, rows + jitter, "-o", color=color_for("AD") if color is None else color, markersize=3, linewidth=1, alpha=0.8)
     ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7)
     ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14)
     if key is not None:

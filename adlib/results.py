@@ -123,30 +123,30 @@ def claims(records: dict[str, dict]) -> list[Claim]:
         "reproduced: last 10 episodes ≥ 0.9 of optimal and above episode 1 by > 2 std; partly: it rises but stays below 0.9",
         darkroom_in_context)
 
-    def data_efficiency(r, against):
-        def measure(rec):
-            steps = rec["steps_to_fraction_of_optimal"]
-            at = {t: (steps[t]["AD"], steps[t][against(steps[t])]) for t in ("0.5", "0.8")}
-            reached = lambda v: v is not None and math.isfinite(v)  # noqa: E731
-            faster = {t: reached(ad) and (not reached(other) or ad < other) for t, (ad, other) in at.items()}
-            verdict = REPRODUCED if all(faster.values()) else PARTLY if any(faster.values()) else NOT_REPRODUCED
-            text = "; ".join(f"to {float(t):.0%}: AD {_steps(ad)}, {against(steps[t])} {_steps(other)}"
-                             for t, (ad, other) in at.items()) + " (crossings of the mean curves)"
-            spread = rec.get("steps_to_fraction_of_optimal_spread", {})
-            if against(steps["0.8"]) == "source" and "0.8" in spread:
-                ranges = {k: [v for v in spread["0.8"][k] if v is not None and math.isfinite(v)] for k in ("AD", "source")}
-                if all(ranges.values()):
-                    text += (f"; per seed or run, to 80%: AD {min(ranges['AD']):,.0f}-{max(ranges['AD']):,.0f}, "
-                             f"source {min(ranges['source']):,.0f}-{max(ranges['source']):,.0f}")
-            return text, verdict
-        return measure(r)
+    def data_efficiency(r, subsampled: bool):
+        # Against the source, or against the source subsampled as AD's data was ("source, every kth episode").
+        steps = r["steps_to_fraction_of_optimal"]
+        other = next(k for k in steps["0.8"] if k.startswith("source, every")) if subsampled else "source"
+        at = {t: (steps[t]["AD"], steps[t][other]) for t in ("0.5", "0.8")}
+        reached = lambda v: v is not None and math.isfinite(v)  # noqa: E731
+        faster = {t: reached(ad) and (not reached(o) or ad < o) for t, (ad, o) in at.items()}
+        verdict = REPRODUCED if all(faster.values()) else PARTLY if any(faster.values()) else NOT_REPRODUCED
+        text = "; ".join(f"to {float(t):.0%}: AD {_steps(ad)}, {other} {_steps(o)}"
+                         for t, (ad, o) in at.items()) + " (crossings of the mean curves)"
+        spread = r.get("steps_to_fraction_of_optimal_spread", {})
+        if not subsampled and "0.8" in spread:
+            ranges = {k: [v for v in spread["0.8"][k] if reached(v)] for k in ("AD", "source")}
+            if all(ranges.values()):
+                text += (f"; per seed or run, to 80%: AD {min(ranges['AD']):,.0f}-{max(ranges['AD']):,.0f}, "
+                         f"source {min(ranges['source']):,.0f}-{max(ranges['source']):,.0f}")
+        return text, verdict
 
     add("paper", "AD is more data-efficient than its source", "02_darkroom",
         "environment steps to 50% and 80% of optimal: reproduced if AD needs fewer at both, partly at one",
-        lambda r: data_efficiency(r, lambda s: "source"))
+        lambda r: data_efficiency(r, subsampled=False))
     add("paper", "… even than the source subsampled as AD's data was", "02_darkroom",
         "the same, against the source keeping the episodes AD was trained on",
-        lambda r: data_efficiency(r, lambda s: next(k for k in s if k.startswith("source, every"))))
+        lambda r: data_efficiency(r, subsampled=True))
 
     def context_needed(r):
         ablation = {int(k): mean_std(v) for k, v in r["context_ablation_last_10"].items()}
@@ -201,29 +201,24 @@ def claims(records: dict[str, dict]) -> list[Claim]:
     add("paper", "Bandit: AD generalises to the even-arm (out-of-distribution) test", "04_out_of_distribution",
         "reproduced: regret below random's and no worse than on the training side; partly: below random's only", odd_even)
 
-    def chapter_verdict(text: str) -> str:
-        # Chapter 5 words its verdicts "reproduced", "partly reproduced at this budget" or "not reproduced ...".
-        return REPRODUCED if text == "reproduced" else PARTLY if text.startswith("partly") or "in part" in text else NOT_REPRODUCED
-
-    def hard(r):
-        ad, ed, rnd = (mean_std(r["hard"][m]["last_10_success"]) for m in ("ad", "ed", "random"))
-        first = mean_std(r["hard"]["ad"]["first_10_success"])
-        return (f"success rate: AD {first[0]:.2f} over its first 10 episodes → {_fmt(ad)} over the last 10; "
-                f"ED {_fmt(ed)}, random {_fmt(rnd)}; chapter 5 says: {r['verdicts']['hard']}"), chapter_verdict(r["verdicts"]["hard"])
+    def harder_room(room: str, metric: str, what: str):
+        # Chapter 5's numbers for one room, and its own verdict: "reproduced", "partly reproduced at this budget"
+        # or "not reproduced at this budget".
+        def measure(r):
+            ad, ed, rnd = (mean_std(r[room][m][f"last_10_{metric}"]) for m in ("ad", "ed", "random"))
+            first = mean_std(r[room]["ad"][f"first_10_{metric}"])
+            said = r["verdicts"][room]
+            verdict = REPRODUCED if said == "reproduced" else PARTLY if said.startswith("partly") else NOT_REPRODUCED
+            return (f"{what}: AD {first[0]:.2f} over its first 10 episodes → {_fmt(ad)} over the last 10; "
+                    f"ED {_fmt(ed)}, random {_fmt(rnd)}; chapter 5 says: {said}"), verdict
+        return measure
 
     add("paper", "Dark Room Hard: AD learns in context on held-out goals", "05_harder_dark_rooms",
         "chapter 5's rule: reproduced when AD's last-10 success is ≥ 0.7, above its first 10 episodes and above ED and "
-        "random, each by > 2 std; partly when all but the 0.7 bar hold", hard)
-
-    def key_door(r):
-        ad, ed, rnd = (mean_std(r["key_to_door"][m]["last_10_return"]) for m in ("ad", "ed", "random"))
-        first = mean_std(r["key_to_door"]["ad"]["first_10_return"])
-        text = (f"return (of 2): AD {first[0]:.2f} over its first 10 episodes → {_fmt(ad)} over the last 10; "
-                f"ED {_fmt(ed)}, random {_fmt(rnd)}; chapter 5 says: {r['verdicts']['key_to_door']}")
-        return text, chapter_verdict(r["verdicts"]["key_to_door"])
-
+        "random, each by > 2 std; partly when all but the 0.7 bar hold", harder_room("hard", "success", "success rate"))
     add("paper", "Dark Key-to-Door: AD learns in context on held-out (key, door) pairs", "05_harder_dark_rooms",
-        "chapter 5's rule: as for Dark Room Hard, with a bar of 1.4 of the optimal 2", key_door)
+        "chapter 5's rule: as for Dark Room Hard, with a bar of 1.4 of the optimal 2",
+        harder_room("key_to_door", "return", "return (of 2)"))
 
     rows.append(Claim("paper", "Watermaze (3-D pixels): AD learns in context", "—", "—", NOT_ATTEMPTED,
                       "needs DMLab and a GPU-scale budget; not attempted on a CPU"))
@@ -364,6 +359,12 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     row("environments", "Dark Room, Dark Room Hard, Dark Key-to-Door, Watermaze, adversarial bandit",
         ["all but Watermaze (3-D pixels, not attempted on a CPU)"])
     return rows
+
+
+def markdown_table(header, rows) -> str:
+    """A Markdown table: ``header`` cells, then one row per sequence of cells."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
 def format_seconds(seconds: float) -> str:

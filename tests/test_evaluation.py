@@ -123,7 +123,9 @@ def test_horizon_trend_detects_improving_flat_and_degrading():
             groups.append(BanditMetrics(actions=np.where(best, 0, 1), best_arm=best, regret=(~best).astype(float)))
         return GroupedBanditMetrics(groups, n_groups * n_runs)
 
-    assert grouped(0.3, 0.6).horizon_trend(20)["trend"] == "improves"
+    improving = grouped(0.3, 0.6).horizon_trend(20)
+    assert improving["trend"] == "improves" and len(improving["change"]["per_group"]) == 3
+    assert improving["change"]["mean"] == pytest.approx(30, abs=5) and improving["change"]["distinguishable"]
     assert grouped(0.6, 0.3).horizon_trend(20)["trend"] == "degrades"
     flat = grouped(0.5, 0.5).horizon_trend(20, window=10)
     assert flat["trend"] == "flat" and flat["end_step"] == 40 and abs(flat["at_end"][0] - 50) < 5

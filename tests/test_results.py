@@ -82,7 +82,7 @@ def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
                             "ed": {"last_10_success": ms((0.09, 0.04))}, "random": {"last_10_success": ms((0.06, 0.01))}},
                       key_to_door={"ad": {"last_10_return": ms((0.46, 0.09)), "first_10_return": ms((0.4, 0.1))},
                                    "ed": {"last_10_return": ms((0.53, 0.13))}, "random": {"last_10_return": ms((0.27, 0.02))}})
-    rows = results.claims({"05_harder_dark_rooms": harder("not reproduced at this budget, only in part", "not reproduced at this budget")})
+    rows = results.claims({"05_harder_dark_rooms": harder("partly reproduced at this budget", "not reproduced at this budget")})
     hard, kd = verdict(rows, "Dark Room Hard"), verdict(rows, "Dark Key-to-Door")
     assert hard.verdict == results.PARTLY and "0.08" in hard.number and "0.32 ± 0.07" in hard.number and "0.09 ± 0.04" in hard.number
     assert kd.verdict == results.NOT_REPRODUCED and "0.46 ± 0.09" in kd.number
@@ -204,3 +204,8 @@ def test_why_level_says_whether_noise_or_the_margin_hides_a_gap():
         "a gap of -0.33, beyond 2 std but within the 1-point margin the book treats as level")
     assert why_level((11.0, 1.0), (12.0, 0.5), n_seeds=3) == "not distinguishable with 3 seeds"
     assert why_level((15.0, 0.5), (12.0, 0.5), n_seeds=3) == ""  # compare() separates them
+
+
+def test_markdown_table_has_a_header_rule_and_a_row_per_item():
+    assert results.markdown_table(("a", "b"), [(1, "x"), (2, "y")]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |"
+    assert results.markdown_table(("only",), []) == "| only |\n|---|"
