@@ -271,6 +271,15 @@ def darkroom_move(positions: np.ndarray, actions: np.ndarray, size: int) -> np.n
     return np.clip(positions + DARKROOM_MOVES[actions], 0, size - 1)
 
 
+def cells_after_moves(observations, actions, size: int) -> np.ndarray:
+    """``[n, T]`` the cell each move of a recorded grid rollout led to (before any automatic
+    reset), from the cells it started in and the actions taken: the rooms are deterministic."""
+    observations = np.asarray(observations, dtype=np.int64)
+    rows, cols = np.divmod(observations.ravel(), size)
+    after = darkroom_move(np.stack([rows, cols], axis=1), np.asarray(actions).ravel(), size)
+    return (after[:, 0] * size + after[:, 1]).reshape(observations.shape)
+
+
 def darkroom_goals(size: int = 9) -> np.ndarray:
     """All ``size * size`` goal cells as ``[n, 2]`` (row, col), in observation order."""
     rows, cols = np.divmod(np.arange(size * size), size)
@@ -382,6 +391,41 @@ class DarkRoomEnv(GridWorld):
         done = self._tick(on_goal & self.hard)  # Dark Room Hard: reaching the goal ends the episode
         self.positions[done] = self.start  # automatic reset for the next episode
         return self.observations(), rewards
+
+
+class MovingGoalDarkRoom(DarkRoomEnv):
+    """Dark Room whose goal moves once: after ``move_after`` episodes, environment i's goal
+    becomes ``new_goals[i]`` and stays there (chapter 6's "the goal moves" probe).
+
+    Episodes last the full horizon (no Hard variant), so every environment moves at the same step.
+    """
+
+    def __init__(self, goals: np.ndarray, new_goals: np.ndarray, move_after: int, size: int = 9, horizon: int = 20):
+        super().__init__(goals, size, horizon)  # checks the room and the first goals
+        self.first_goals = self.goals
+        self.new_goals = self._check_cells(new_goals, "new goal cells")
+        if self.new_goals.shape != self.first_goals.shape:
+            raise ValueError(f"goals and new_goals must match, got shapes {self.first_goals.shape} and {self.new_goals.shape}")
+        if isinstance(move_after, bool) or not isinstance(move_after, (int, np.integer)) or move_after < 1:
+            raise ValueError(f"move_after must be a positive number of episodes, got {move_after!r}")
+        self.move_after = int(move_after)
+        self.reset()
+
+    def subset(self, index) -> "MovingGoalDarkRoom":
+        return MovingGoalDarkRoom(self.first_goals[index], self.new_goals[index], self.move_after, self.size, self.horizon)
+
+    def reset(self) -> np.ndarray:
+        self.goals = getattr(self, "first_goals", self.goals)  # (during DarkRoomEnv.__init__ there is none yet)
+        self.episodes = 0  # finished so far (the same in every environment)
+        return super().reset()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        obs, rewards = super().step(actions)
+        if self.done.all():
+            self.episodes += 1
+            if self.episodes == self.move_after:
+                self.goals = self.new_goals
+        return obs, rewards
 
 
 class KeyToDoorEnv(GridWorld):

@@ -798,3 +798,68 @@ def step_through_episodes(n_episodes: int, focus: tuple[int, int] | None = None,
         if len(frames) <= max_frames:
             return frames
         stride += every
+
+
+# --- Probes of the critique (chapter 6) ---------------------------------------------------
+
+
+def cross_episode_novelty(observations: np.ndarray, horizon: int, window: int, before: np.ndarray) -> np.ndarray:
+    """``[n]`` mean share of the cells an agent visits in an episode that it had not visited in
+    the ``window`` steps before the episode began, over episodes 2 .. ``before[i] - 1`` of run i
+    (e.g. the episodes before its first reward), NaN where there are none.
+
+    ``observations``: ``[n, T]`` cells of fixed-length episodes (``horizon`` steps), as in
+    Dark Room, or Dark Room Hard before the first success (episodes end early only on success).
+    A systematic searcher scores near 1; a random walk that keeps to the cells around the start, low.
+    """
+    observations = np.asarray(observations)
+    n, T = observations.shape
+    n_cells = int(observations.max()) + 1
+    out = np.full(n, np.nan)
+    for i in range(n):
+        last = min(int(before[i]) - 1, T // horizon) if np.isfinite(before[i]) else T // horizon
+        shares = []
+        for e in range(1, last):
+            start = e * horizon
+            seen = np.zeros(n_cells, dtype=bool)
+            seen[observations[i, max(0, start - window):start]] = True
+            cells = np.unique(observations[i, start:start + horizon])
+            shares.append(float((~seen[cells]).mean()))
+        if shares:
+            out[i] = np.mean(shares)
+    return out
+
+
+def agreement_with_targets(observations: np.ndarray, actions: np.ndarray, probs: np.ndarray | None, targets: np.ndarray, size: int) -> dict:
+    """How often an agent took a shortest-path step toward ``targets`` (``[n, T]`` cells, -1: none),
+    over the steps with a target that it was not already on.
+
+    Returns per-run arrays ``[n]``: ``agree`` (share of actions that were such a step),
+    ``mass`` (probability the policy put on such steps, if ``probs [n, T, A]`` is given),
+    ``chance`` (the share a uniformly random action would get) and ``steps`` (how many steps counted).
+    """
+    from .sources import useful_moves
+
+    observations, actions, targets = (np.asarray(x) for x in (observations, actions, targets))
+    counted = (targets >= 0) & (observations != targets)
+    useful = useful_moves(observations.ravel(), np.where(targets >= 0, targets, observations).ravel(), size).reshape(*observations.shape, -1)
+    took = np.take_along_axis(useful, actions[..., None], axis=2)[..., 0]
+    steps = counted.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = {
+            "agree": (took & counted).sum(axis=1) / steps,
+            "chance": (useful.sum(axis=2) / useful.shape[2] * counted).sum(axis=1) / steps,
+            "steps": steps,
+        }
+        if probs is not None:
+            result["mass"] = ((probs * useful).sum(axis=2) * counted).sum(axis=1) / steps
+    return result
+
+
+def mean_and_spread(values) -> tuple[float, float]:
+    """(mean, sample std) of per-seed or per-run values, NaNs left out (std 0 for a single value)."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0

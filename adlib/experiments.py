@@ -267,3 +267,52 @@ def config_differences(a, b) -> set:
     if type(a) is not type(b) or not dataclasses.is_dataclass(a):
         raise TypeError(f"can only compare two configs of one dataclass type, got {type(a).__name__} and {type(b).__name__}")
     return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
+
+
+@dataclass(frozen=True)
+class CritiqueExperiment:
+    """Chapter 6: probes of the critique on chapters 1, 2 and 5's trained models (nothing new is trained).
+
+    Every probe reads its models from the experiments they belong to, so they load from the cache.
+    """
+
+    scale: str
+    darkroom: DarkRoomExperiment
+    harder: HarderRoomsExperiment
+    bandit: BanditExperiment
+    eval_episodes: int
+    """Episodes per in-context run on held-out Dark Room goals (probes 1 and 2)."""
+    n_eval_seeds: int
+    prompt_episodes: int
+    """Episodes AD acts after a made-up prompt (probe 3)."""
+    move_after: int
+    """Episodes on the first goal before it moves (probe 4)."""
+    after_move: int
+    """Episodes after the move."""
+    move_eval_seeds: int
+    key_door_episodes: int
+    """Episodes in Dark Key-to-Door (probe 6)."""
+    key_door_eval_seeds: int
+    n_bandits: int
+    """Bandits per reward transformation (probe 7), split over chapter 1's training seeds."""
+    reward_shifts: tuple = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def critique_experiment(scale: str, seed: int = 0) -> CritiqueExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    return CritiqueExperiment(
+        scale=scale,
+        darkroom=darkroom_experiment(scale, seed),
+        harder=harder_rooms_experiment(scale, seed),
+        bandit=bandit_experiment(scale, seed),
+        eval_episodes=100 if full else 8,
+        n_eval_seeds=5 if full else 1,
+        prompt_episodes=8 if full else 5,
+        move_after=60 if full else 4,
+        after_move=40 if full else 4,
+        move_eval_seeds=3 if full else 1,
+        key_door_episodes=40 if full else 4,
+        key_door_eval_seeds=2 if full else 1,
+        n_bandits=6_000 if full else 300,
+    )

@@ -351,18 +351,31 @@ class ADTransformer(nn.Module):
         )
         return self.embed_dropout(x)
 
-    def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor,
+                hidden_keys: torch.Tensor | None = None) -> torch.Tensor:
         """Full forward over ``[N, T]`` steps -> logits ``[N, T, n_actions]``.
 
         For T > context_len each layer uses the sliding-window mask; this is the reference
         that :meth:`step` reproduces exactly.
+
+        ``hidden_keys``: optional bool ``[N, T]``, True for tokens no other token may attend to,
+        in any layer (an intervention, chapter 6): what the model does without them in view.
+        Each token still attends to itself, so a hidden token's own output stays defined;
+        it reaches no other token.
         """
         if obs.dim() != 2:
             raise ValueError(f"expected [batch, time] inputs, got shape {tuple(obs.shape)}")
         x = self.embed(obs, prev_actions, prev_rewards)  # [N, T, d]
-        T = x.shape[1]
+        N, T = obs.shape
         rope = rope_tables(torch.arange(T, device=x.device), self.config.head_dim, self.config.rope_base)
         mask = sliding_window_mask(T, self.config.context_len, x.device)
+        if hidden_keys is not None:
+            if hidden_keys.shape != obs.shape or hidden_keys.dtype != torch.bool:
+                raise ValueError(f"hidden_keys must be a bool tensor of the inputs' shape {tuple(obs.shape)}, "
+                                 f"got {hidden_keys.dtype} {tuple(hidden_keys.shape)}")
+            window = torch.ones(T, T, dtype=torch.bool, device=x.device).tril() if mask is None else mask  # [T, T]
+            itself = torch.eye(T, dtype=torch.bool, device=x.device)
+            mask = (window & ~hidden_keys[:, None, :] | itself)[:, None]  # [N, 1, T, T]: query i may attend key j
         for block in self.blocks:
             x = block(x, rope, mask)
         return self.head(self.ln_f(x))  # [N, T, n_actions]

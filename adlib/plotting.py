@@ -34,6 +34,13 @@ METHOD_COLORS = {
     "epsilon-greedy": "#8c564b",
     "random": "#7f7f7f",
     "oracle": "#000000",
+    # Chapter 6's scripted agents (adlib.agents) and AD trained on one room acting in another.
+    "copy agent (random)": "#e377c2",
+    "copy agent (novel)": "#ae017e",
+    "search-then-return": "#bcbd22",
+    "win-stay/lose-shift": "#f768a1",
+    "AD (trained on Dark Room)": "#1f77b4",
+    "AD (trained on Key-to-Door)": "#08306b",
 }
 
 

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .evaluation import compare
 
 REQUIRED = ("notebook", "scale", "runtime_seconds", "seeds", "versions", "finished_at")
@@ -56,6 +58,29 @@ def read_records(folder: str | Path) -> tuple[dict[str, dict], list[tuple[str, s
             continue
         records[str(data["notebook"])] = data
     return records, skipped
+
+
+HYPOTHESES = ("H_copy", "H_RL", "both", "neither")
+
+
+def place_between(value: float, h_copy: float, h_rl: float) -> float:
+    """Where a measured value lies on the line from H_copy's prediction (0) to H_RL's (1)
+    (chapter 6: each prediction is a scripted agent's measured result). NaN if they coincide."""
+    if not np.isfinite(h_rl - h_copy) or h_rl == h_copy:
+        return float("nan")
+    return float((value - h_copy) / (h_rl - h_copy))
+
+
+def supported(position: float) -> str:
+    """The hypothesis a position from :func:`place_between` supports: within the third nearest
+    a prediction, that hypothesis; in the middle third (or undefined), neither."""
+    if not np.isfinite(position):
+        return "neither"
+    if position <= 1 / 3:
+        return "H_copy"
+    if position >= 2 / 3:
+        return "H_RL"
+    return "neither"
 
 
 def mean_std(value) -> tuple[float, float]:
@@ -292,8 +317,18 @@ def claims(records: dict[str, dict]) -> list[Claim]:
     add("critique", "ED fails on new goals because it never saw exploration: it explores less than AD",
         "03_expert_distillation", "ED's distinct cells below AD's by > 2 std. This supports the critique's reading of ED's "
         "failure; it does not decide between the critique and the paper on what AD has learned", ed_explores_less)
-    rows.append(Claim("critique", "AD's Dark Room behaviour is explained by \"go back to the last rewarded cell\"", "06_critique",
-                      "—", NOT_ATTEMPTED, "chapter 6 (planned) builds that agent and probes where the two differ"))
+
+    def copy_or_rl(r):
+        counts = {h: sum(row["supports"] == h for row in r["verdict"]) for h in HYPOTHESES}
+        text = (f"of {len(r['verdict'])} probes: {counts['H_copy']} support the heuristic, {counts['H_RL']} a general learner, "
+                f"{counts['both']} cannot separate them, {counts['neither']} match neither")
+        if counts["H_copy"] <= counts["H_RL"]:
+            return text, NOT_REPRODUCED
+        return text, REPRODUCED if counts["H_copy"] >= counts["neither"] else PARTLY
+
+    add("critique", "AD's Dark Room behaviour is explained by \"go back to the last rewarded cell\"", "06_critique",
+        "more probes support the heuristic than a general learner (reproduced if also at least as many as match neither; "
+        "partly otherwise)", copy_or_rl)
     return rows
 
 

@@ -300,6 +300,30 @@ class QLearning:
         self.trace_len[envs] = 0
 
 
+def useful_moves(cells, targets, size: int) -> np.ndarray:
+    """``[n, 5]`` bool: which actions bring each cell one step closer to its target cell.
+
+    Cells and targets are observation indices (``row * size + col``). Action 0 (stay) is never
+    useful, and no action is once a cell is on its target: a room without walls inside has a
+    shortest path along every move that shortens the Manhattan distance.
+    """
+    rows, cols = np.divmod(np.asarray(cells), size)
+    target_rows, target_cols = np.divmod(np.asarray(targets), size)
+    d_row, d_col = target_rows - rows, target_cols - cols
+    useful = np.stack([np.zeros_like(d_row, dtype=bool), d_row < 0, d_col > 0, d_row > 0, d_col < 0], axis=1)
+    return useful
+
+
+def step_toward(cells, targets, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One step of a shortest path from each cell to its target (0, stay, once there).
+
+    Among the moves that shorten the distance it picks one at random, so paths vary.
+    """
+    useful = useful_moves(cells, targets, size)[:, 1:]  # up, right, down, left
+    choice = np.argmax(useful * rng.random(useful.shape), axis=1) + 1
+    return np.where(useful.any(axis=1), choice, 0)
+
+
 class DarkRoomExpert:
     """The optimal Dark Room policy: walk a shortest path to the goal, then stay.
 
@@ -321,12 +345,7 @@ class DarkRoomExpert:
         self.rng = rng
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        rows, cols = np.divmod(np.asarray(obs), self.size)
-        d_row, d_col = self.goals[:, 0] - rows, self.goals[:, 1] - cols
-        # Candidate moves (up, right, down, left) that bring the agent closer; no-op once there.
-        useful = np.stack([d_row < 0, d_col > 0, d_row > 0, d_col < 0], axis=1)
-        choice = np.argmax(useful * self.rng.random(useful.shape), axis=1) + 1
-        return np.where(useful.any(axis=1), choice, 0)
+        return step_toward(obs, self.goals[:, 0] * self.size + self.goals[:, 1], self.size, self.rng)
 
     def observe(self, actions, rewards, **transition) -> None:
         pass

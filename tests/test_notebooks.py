@@ -224,3 +224,25 @@ def test_harder_dark_rooms_chapter_headline_numbers(executed):
     assert h["hard_success_last_10"] > h["hard_success_first_10"]
     assert h["key_to_door_return_last_10"] > h["key_to_door_return_first_5"]
     assert r["key_to_door"]["random"]["last_10_return"]["mean"] < 1.0
+
+
+@pytest.mark.notebook
+def test_critique_chapter_verdict_and_probes(executed):
+    _, results = executed
+    r = json.loads((results / "06_critique.json").read_text())
+    assert r["scale"] == "small" and r["runtime_seconds"] > 0
+    assert r["time_split"]["seconds"]["training"] < 5  # every model comes from the chapters before it
+    rows = r["verdict"]
+    assert [row["probe"].split(".")[0] for row in rows] == [str(i) for i in range(1, 8)]
+    for row in rows:
+        assert set(row) == {"probe", "h_copy_predicts", "h_rl_predicts", "observed", "supports"}
+        assert row["supports"] in ("H_copy", "H_RL", "both", "neither") and row["observed"]
+    # The scripted references behave as their hypotheses say, even at small scale.
+    visits = r["decoy"]["visits_episodes_2_3"]
+    assert visits["copy agent (random)"]["mean"] == 1.0 and visits["search-then-return"]["mean"] <= 0.2
+    assert r["key_to_door"]["copy agent (random)"]["last_10_door_rate"] == 0.0  # the heuristic never opens the door
+    for name, v in r["key_to_door"].items():
+        assert 0 <= v["last_10_door_rate"] <= v["last_10_key_rate"] <= 1, name
+    assert r["goal_move_slopes"]["copy"] > 0  # a longer window keeps the old goal longer
+    for key, v in r["masking"].items():
+        assert 0 <= v["mean"] <= 1 and v["std"] >= 0, key

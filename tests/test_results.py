@@ -90,6 +90,18 @@ def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
     assert verdict(rows, "Dark Room Hard").verdict == verdict(rows, "Dark Key-to-Door").verdict == results.REPRODUCED
 
 
+def test_critique_row_counts_the_probes_verdicts():
+    def critique(*supports):
+        return {"06_critique": record("06_critique", verdict=[{"probe": f"{i + 1}.", "supports": s} for i, s in enumerate(supports)])}
+
+    row = verdict(results.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "neither")), "AD's Dark Room behaviour")
+    assert row.verdict == results.REPRODUCED and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
+    row = verdict(results.claims(critique("H_copy", "neither", "neither", "H_RL", "H_copy", "neither", "both")), "AD's Dark Room behaviour")
+    assert row.verdict == results.PARTLY  # more for the heuristic than against, but more matching neither
+    row = verdict(results.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
+    assert row.verdict == results.NOT_REPRODUCED
+
+
 def test_checkpoint_claim_reads_the_sweep():
     sweep = [{"step": s, "loss": {"mean": 1.0, "std": 0.1}, "pct_best_arm_steps_11_100": {"mean": p, "std": 1.0}, "vs_source": v}
              for s, p, v in ((75, 20.0, "level with"), (150, 30.0, "above"))]

@@ -1,0 +1,293 @@
+"""Chapter 6's machinery: scripted agents, the moving goal, prompts, hidden tokens and probes."""
+
+import numpy as np
+import pytest
+import torch
+
+from adlib import agents, envs, evaluation, interventions, results, sources
+from adlib.model import ADConfig, ADTransformer
+
+SIZE = 9
+CENTRE = 40  # cell (4, 4)
+
+
+def cell(row, col, size=SIZE):
+    return row * size + col
+
+
+def feed(agent, cells, rewards):
+    """Live through a walk: at each step the agent stands on cells[t], moves, lands on cells[t+1]
+    with rewards[t]. Returns the agent's target after each step."""
+    agent.reset(1, np.random.default_rng(0))
+    targets = []
+    for t in range(len(cells) - 1):
+        agent.act(np.array([cells[t]]))
+        agent.observe(np.array([0]), np.array([rewards[t]]), next_obs=np.array([cells[t + 1]]))
+        targets.append(int(agent.target()[0]))
+    return targets
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+def test_useful_moves_and_step_toward_known_values():
+    useful = sources.useful_moves(np.array([CENTRE, CENTRE, 0]), np.array([0, CENTRE, cell(0, 3)]), SIZE)
+    assert useful.tolist() == [
+        [False, True, False, False, True],  # to the top-left corner: up or left
+        [False] * 5,  # already there
+        [False, False, True, False, False],  # along the top row: right only
+    ]
+    rng = np.random.default_rng(0)
+    steps = {int(sources.step_toward(np.array([CENTRE]), np.array([0]), SIZE, rng)[0]) for _ in range(50)}
+    assert steps == {1, 4}
+    assert sources.step_toward(np.array([7]), np.array([7]), SIZE, rng).tolist() == [0]
+
+
+def test_cells_after_moves_clips_at_walls():
+    obs = np.array([[0, 0, CENTRE]])
+    actions = np.array([[1, 2, 3]])  # up into the wall, right, down
+    assert envs.cells_after_moves(obs, actions, SIZE).tolist() == [[0, 1, cell(5, 4)]]
+
+
+# --- the copy agent ---------------------------------------------------------------------------
+
+
+def test_copy_agent_forgets_a_reward_at_the_window_edge():
+    window = 5
+    walk = [CENTRE, 41, 41, 41, 41, 41, 41, 41, 41]  # a reward on landing on 41 at step 0 only
+    targets = feed(agents.CopyAgent(SIZE, window), walk, [1, 0, 0, 0, 0, 0, 0, 0])
+    # The reward is remembered for exactly `window` steps (AD's window holds that many rewards), then forgotten.
+    assert targets == [41] * window + [-1] * (len(walk) - 1 - window)
+    unlimited = feed(agents.CopyAgent(SIZE, None), walk, [1, 0, 0, 0, 0, 0, 0, 0])
+    assert unlimited == [41] * (len(walk) - 1)
+
+
+def test_copy_agent_heads_for_the_most_recent_reward_and_never_doubts():
+    walk = [CENTRE, 41, 42, 41]
+    rewards = [1, 1, 0]  # paid on 41, then on 42, then nothing on 41
+    assert feed(agents.CopyAgent(SIZE, 10), walk, rewards)[-1] == 42
+    # Visiting the rewarded cell again without reward does not change the heuristic's mind...
+    assert feed(agents.CopyAgent(SIZE, 10), [CENTRE, 41, 41], [1, 0])[-1] == 41
+    # ...but search-then-return drops it.
+    assert feed(agents.SearchThenReturn(SIZE), [CENTRE, 41, 41], [1, 0])[-1] == -1
+
+
+def test_copy_agent_walks_a_shortest_path_back_and_stays():
+    goal = np.array([[1, 2]])
+    room = envs.DarkRoomEnv(goal, SIZE, horizon=20)
+    prompt = interventions.scripted_episodes([cell(1, 2)], SIZE, 20, rewarded=True, seed=3)
+    agent = agents.PromptedAgent(agents.CopyAgent(SIZE, 80), prompt, SIZE)
+    traj = evaluation.rollout(room, agent, 20, seed=0)
+    distance = abs(1 - 4) + abs(2 - 4)
+    first = int(np.argmax(traj.rewards[0] > 0))
+    assert first == distance - 1  # the reward comes on the move that lands on the goal
+    assert traj.rewards[0, first:].all()  # and it stays there
+
+
+def test_scripted_agents_stay_in_the_room_and_search_covers_it():
+    for size in (5, 9):
+        goals = np.full((4, 2), size - 1)  # far corner; nothing rewarded until found
+        for agent in (agents.CopyAgent(size, 30, "random"), agents.CopyAgent(size, 30, "novel"), agents.SearchThenReturn(size)):
+            traj = evaluation.rollout(envs.DarkRoomEnv(goals, size, horizon=size * 3), agent, size * size * 6, seed=1)
+            assert traj.actions.min() >= 0 and traj.actions.max() < 5
+            assert traj.observations.min() >= 0 and traj.observations.max() < size * size
+    # Systematic search finds a corner goal of a 9x9 room within 10 episodes; a random walk rarely does.
+    corner = envs.DarkRoomEnv(np.zeros((50, 2), dtype=int), SIZE, horizon=20)
+    found = lambda agent: (evaluation.rollout(corner, agent, 200, seed=2).rewards.sum(axis=1) > 0).mean()  # noqa: E731
+    assert found(agents.SearchThenReturn(SIZE)) == 1.0
+    assert found(agents.CopyAgent(SIZE, 80, "random")) < 0.4
+
+
+def test_scripted_agents_reject_bad_settings():
+    with pytest.raises(ValueError, match="window"):
+        agents.CopyAgent(SIZE, 0)
+    with pytest.raises(ValueError, match="explore"):
+        agents.CopyAgent(SIZE, 10, explore="greedy")
+    with pytest.raises(ValueError, match="room size"):
+        agents.CopyAgent(1, 10)
+    with pytest.raises(ValueError, match="2 arms"):
+        agents.WinStayLoseShift(1)
+    agent = agents.CopyAgent(SIZE, 10)
+    agent.reset(1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="next_obs"):
+        agent.observe(np.array([0]), np.array([0.0]))
+    with pytest.raises(ValueError, match="rows"):
+        agents.PromptedAgent(agents.CopyAgent(SIZE, 10), interventions.scripted_episodes([0, 1], SIZE, 5), SIZE).reset(3, np.random.default_rng(0))
+
+
+def test_shadow_targets_equal_the_copy_agents_own_targets():
+    goals = np.array([[1, 1], [7, 2], [3, 8]])
+    room = envs.DarkRoomEnv(goals, SIZE, horizon=20)
+
+    class Recording(agents.CopyAgent):
+        def act(self, obs):
+            actions = super().act(obs)
+            self.seen_targets.append(self.target())
+            return actions
+
+    agent = Recording(SIZE, 30, "novel")
+    agent.seen_targets = []
+    traj = evaluation.rollout(room, agent, 200, seed=4)
+    own = np.stack(agent.seen_targets, axis=1)
+    assert (own >= 0).any()  # it did find goals
+    shadow = agents.shadow_targets(traj.observations, traj.actions, traj.rewards, SIZE, 30)
+    np.testing.assert_array_equal(shadow, own)
+
+
+def test_win_stay_lose_shift():
+    agent = agents.WinStayLoseShift(4)
+    agent.reset(3, np.random.default_rng(0))
+    first = agent.act(None)
+    agent.observe(first, np.array([0.5, 0.0, -1.0]))
+    second = agent.act(None)
+    assert second[0] == first[0]  # won: stays
+    assert second[1] != first[1] and second[2] != first[2]  # lost (a zero counts as a loss): moves to another arm
+
+
+# --- the moving goal ----------------------------------------------------------------------------
+
+
+def test_moving_goal_moves_after_k_episodes_and_resets():
+    env = envs.MovingGoalDarkRoom(np.array([[4, 5]]), np.array([[3, 4]]), move_after=2, horizon=3)
+    rewards = []
+    for t in range(12):  # step right then stay, each 3-step episode
+        rewards.append(int(env.step(np.array([2 if t % 3 == 0 else 0]))[1][0]))
+    assert rewards == [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    env.reset()
+    assert env.goals.tolist() == [[4, 5]] and env.episodes == 0
+    assert env.subset([0]).new_goals.tolist() == [[3, 4]]
+    with pytest.raises(ValueError, match="move_after"):
+        envs.MovingGoalDarkRoom(np.array([[4, 5]]), np.array([[3, 4]]), move_after=0)
+    with pytest.raises(ValueError, match="match"):
+        envs.MovingGoalDarkRoom(np.array([[4, 5]]), np.array([[3, 4], [1, 1]]), move_after=1)
+    with pytest.raises(ValueError, match="whole"):
+        envs.MovingGoalDarkRoom(np.array([[4, 5]]), np.array([[3, 4.5]]), move_after=1)
+
+
+# --- prompts and contexts -------------------------------------------------------------------------
+
+
+def test_mirror_cells_and_scripted_episodes():
+    assert interventions.mirror_cells([0, cell(2, 7), CENTRE], SIZE).tolist() == [80, cell(6, 1), 0]
+    cells = np.array([cell(1, 2), cell(8, 8)])
+    obs, actions, rewards = interventions.scripted_episodes(cells, SIZE, 20, rewarded=True)
+    assert (obs[:, 0] == CENTRE).all()
+    optimal = envs.darkroom_optimal_return(np.stack(np.divmod(cells, SIZE), axis=1))
+    np.testing.assert_array_equal(rewards.sum(axis=1), optimal)  # paid as the room pays when that cell is the goal
+    _, same_actions, zero = interventions.scripted_episodes(cells, SIZE, 20, rewarded=False)
+    assert zero.sum() == 0 and (same_actions == actions).all()
+
+
+def test_contexts_align_tokens_and_episode_tokens_mark_the_next_steps():
+    obs = np.arange(10)[None, :] + 100
+    actions = np.arange(10)[None, :]
+    rewards = (np.arange(10)[None, :] == 3).astype(float)
+    o, a, r = interventions.contexts(obs, actions, rewards, np.array([4]), 4, start_action=9)
+    assert o.tolist() == [[101, 102, 103, 104]]  # tokens 1..4
+    assert a.tolist() == [[0, 1, 2, 3]]  # each token carries the previous action
+    assert r.tolist() == [[0, 0, 0, 1]]  # and the previous reward: step 3's reward is in token 4
+    o, a, r = interventions.contexts(obs, actions, rewards, np.array([3]), 4, start_action=9)
+    assert a[0, 0] == 9 and r[0, 0] == 0  # the first step has the start action
+    with pytest.raises(ValueError, match="decision steps"):
+        interventions.contexts(obs, actions, rewards, np.array([2]), 4, start_action=9)
+    # Episode 1 of horizon 3 is steps 3-5; its rewards ride on tokens 4-6 (never the decision's own token).
+    mask = interventions.episode_tokens(np.array([7, 6]), 5, 3, np.array([1, 1]))
+    assert mask.tolist() == [[False, True, True, True, False], [False, False, True, True, False]]
+
+
+# --- hidden tokens and probes ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_model():
+    torch.manual_seed(0)
+    config = ADConfig(n_actions=5, n_observations=81, grid_size=9, context_len=12, d_model=32, n_layers=2, n_heads=2, d_ff=64,
+                      dropout=0.0, attn_dropout=0.0)
+    model = ADTransformer(config).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)  # far from initialisation, so attention matters
+    return model
+
+
+def test_hidden_keys_equal_a_forward_pass_without_those_tokens(tiny_model):
+    N, T, k = 3, 10, 4
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randint(0, 81, (N, T), generator=g)
+    actions = torch.randint(0, 6, (N, T), generator=g)
+    rewards = (torch.rand(N, T, generator=g) < 0.3).float()
+    hidden = torch.zeros(N, T, dtype=torch.bool)
+    hidden[:, :k] = True
+    masked = tiny_model(obs, actions, rewards, hidden_keys=hidden)[:, k:]
+    without = tiny_model(obs[:, k:], actions[:, k:], rewards[:, k:])  # RoPE is relative: the shift changes nothing
+    torch.testing.assert_close(masked, without, atol=1e-5, rtol=1e-5)
+    # A hidden token's content reaches no other token; a visible one's does.
+    hidden = torch.zeros(N, T, dtype=torch.bool)
+    hidden[:, 3] = True
+    changed = rewards.clone()
+    changed[:, 3] = 1 - changed[:, 3]
+    a = tiny_model(obs, actions, rewards, hidden_keys=hidden)
+    b = tiny_model(obs, actions, changed, hidden_keys=hidden)
+    torch.testing.assert_close(a[:, 4:], b[:, 4:])
+    assert not torch.allclose(tiny_model(obs, actions, rewards)[:, 4:], tiny_model(obs, actions, changed)[:, 4:])
+    torch.testing.assert_close(tiny_model(obs, actions, rewards, hidden_keys=torch.zeros(N, T, dtype=torch.bool)),
+                               tiny_model(obs, actions, rewards))
+    with pytest.raises(ValueError, match="hidden_keys"):
+        tiny_model(obs, actions, rewards, hidden_keys=torch.zeros(N, T - 1, dtype=torch.bool))
+
+
+def test_residual_streams_feed_the_head(tiny_model):
+    g = torch.Generator().manual_seed(2)
+    obs, actions = torch.randint(0, 81, (4, 8), generator=g), torch.randint(0, 6, (4, 8), generator=g)
+    rewards = torch.zeros(4, 8)
+    streams = interventions.residual_streams(tiny_model, obs.numpy(), actions.numpy(), rewards.numpy())
+    assert len(streams) == 3 and streams[0].shape == (4, 32)
+    with torch.no_grad():
+        logits = tiny_model.head(tiny_model.ln_f(torch.as_tensor(streams[-1])[:, None]))[:, 0]
+        expected = tiny_model(obs, actions, rewards)[:, -1]
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+    probs = interventions.action_probabilities(tiny_model, obs.numpy(), actions.numpy(), rewards.numpy())
+    np.testing.assert_allclose(probs, torch.softmax(expected, -1).numpy(), atol=1e-6)
+
+
+def test_ridge_probe_reads_a_linear_target_and_not_noise():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 6))
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0, 0.0, 3.0]) + 4
+    assert interventions.ridge_probe(x[:300], y[:300], x[300:], y[300:], ridge=1e-6) > 0.999
+    noise = rng.standard_normal(400)
+    assert interventions.ridge_probe(x[:300], noise[:300], x[300:], noise[300:]) < 0.1
+    with pytest.raises(ValueError, match="one target"):
+        interventions.ridge_probe(x[:300], y[:299], x[300:], y[300:])
+
+
+# --- metrics of the probes ------------------------------------------------------------------------
+
+
+def test_cross_episode_novelty_known_values():
+    # Horizon 2, window 2: episode 2 revisits both cells of episode 1; episode 3 visits one new, one old cell.
+    obs = np.array([[1, 2, 2, 1, 3, 1]])
+    assert evaluation.cross_episode_novelty(obs, 2, 2, np.array([np.inf]))[0] == pytest.approx(0.25)
+    assert evaluation.cross_episode_novelty(obs, 2, 2, np.array([3.0]))[0] == 0.0  # only episode 2 precedes the first reward
+    assert np.isnan(evaluation.cross_episode_novelty(obs, 2, 2, np.array([2.0]))[0])  # no episode between 1 and the first reward
+
+
+def test_agreement_with_targets_counts_only_steps_off_the_target():
+    obs = np.array([[CENTRE, CENTRE, 0, 5]])
+    actions = np.array([[1, 2, 0, 3]])  # up (toward 0: yes), right (no), stay on the target (not counted), no target
+    targets = np.array([[0, 0, 0, -1]])
+    probs = np.zeros((1, 4, 5))
+    probs[0, :, 1] = 1.0
+    result = evaluation.agreement_with_targets(obs, actions, probs, targets, SIZE)
+    assert result["steps"].tolist() == [2]
+    assert result["agree"][0] == pytest.approx(0.5)
+    assert result["mass"][0] == pytest.approx(1.0)
+    assert result["chance"][0] == pytest.approx(2 / 5)
+
+
+def test_place_between_and_supported():
+    assert results.place_between(5, 10, 0) == pytest.approx(0.5)
+    assert results.supported(results.place_between(9, 10, 0)) == "H_copy"
+    assert results.supported(results.place_between(1, 10, 0)) == "H_RL"
+    assert results.supported(0.5) == "neither"
+    assert results.supported(results.place_between(1, 2, 2)) == "neither"  # the predictions coincide
+    assert evaluation.mean_and_spread([1.0, 3.0, np.nan]) == (2.0, pytest.approx(np.sqrt(2)))
