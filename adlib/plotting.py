@@ -37,14 +37,15 @@ METHOD_COLORS = {
     # Chapter 6's scripted agents (adlib.agents) and AD trained on one room acting in another.
     "copy agent (random)": "#e377c2",
     "copy agent (novel)": "#ae017e",
-    "search-then-return": "#bcbd22",
+    "search-then-return": "#637939",
     "win-stay/lose-shift": "#f768a1",
     "AD (trained on Dark Room)": "#1f77b4",
     "AD (trained on Key-to-Door)": "#08306b",
 }
 
 
-METHOD_LINESTYLES = {"AD greedy": "--", "AD (training goals)": ":", "random": (0, (2, 2))}
+METHOD_LINESTYLES = {"AD greedy": "--", "AD (training goals)": ":", "random": (0, (2, 2)),
+                     "AD (trained on Key-to-Door)": "--", "copy agent (novel)": "--"}
 """Variants of AD drawn in AD's colour family, and random, get their own line style, so curves stay apart where they cross."""
 
 
