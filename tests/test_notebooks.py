@@ -244,5 +244,8 @@ def test_critique_chapter_verdict_and_probes(executed):
     for name, v in r["key_to_door"].items():
         assert 0 <= v["last_10_door_rate"] <= v["last_10_key_rate"] <= 1, name
     assert r["goal_move_slopes"]["copy"] > 0  # a longer window keeps the old goal longer
-    for key, v in r["masking"].items():
-        assert 0 <= v["mean"] <= 1 and v["std"] >= 0, key
+    for condition, by_agent in r["masking"].items():  # how strongly each agent moves toward its target, per condition
+        assert set(by_agent) == {"AD", "copy", "search"}, condition
+        for agent, v in by_agent.items():
+            assert 0 <= v["mean"] <= 1 and v["std"] >= 0, (condition, agent)
+    assert r["masking"]["intact"]["copy"]["mean"] > 0.9  # the heuristic aims straight at a rewarded cell in view
