@@ -89,10 +89,14 @@ class CopyAgent:
         cost = np.where(candidates, self.distance[obs] + self.rng.random(candidates.shape) * 0.5, np.inf)
         return cost.argmin(axis=1)
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def see(self, obs: np.ndarray) -> np.ndarray:
+        """Note the cells the agents stand on now (``[n]``) as visited at this step."""
         obs = np.asarray(obs, dtype=np.int64)
-        rows = np.arange(len(obs))
-        self.last_seen[rows, obs] = np.maximum(self.last_seen[rows, obs], self.t)
+        self.last_seen[np.arange(len(obs)), obs] = self.t
+        return obs
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = self.see(obs)
         target = self.target()
         known = target >= 0
         if self.explore == "novel":
@@ -157,10 +161,9 @@ def shadow_targets(observations: np.ndarray, actions: np.ndarray, rewards: np.nd
     after = cells_after_moves(observations, actions, size)
     shadow = CopyAgent(size, window)
     shadow.reset(len(observations), np.random.default_rng(0))
-    rows = np.arange(len(observations))
     targets = np.empty(observations.shape, dtype=np.int64)
     for t in range(observations.shape[1]):
-        shadow.last_seen[rows, observations[:, t]] = shadow.t
+        shadow.see(observations[:, t])
         targets[:, t] = shadow.target()
         shadow.observe(actions[:, t], rewards[:, t], next_obs=after[:, t])
     return targets

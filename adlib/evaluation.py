@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return
 from .model import ADTransformer
 from .runtime import quiet, timed
+from .sources import useful_moves
 
 
 @dataclass
@@ -562,7 +563,7 @@ class GridEvaluation:
         return (self.returns / self.optimal[None, :, None]).mean(axis=1)
 
     def _by_group(self, per_run: np.ndarray) -> np.ndarray:
-        return np.stack([per_run[self.groups == g].mean(axis=0) for g in np.unique(self.groups)])
+        return mean_by_group(per_run, self.groups)
 
     def per_unit(self, per_run: np.ndarray) -> np.ndarray:
         """Per-run values averaged within each group; a method with one group (a baseline's
@@ -838,8 +839,6 @@ def agreement_with_targets(observations: np.ndarray, actions: np.ndarray, probs:
     ``mass`` (probability the policy put on such steps, if ``probs [n, T, A]`` is given),
     ``chance`` (the share a uniformly random action would get) and ``steps`` (how many steps counted).
     """
-    from .sources import useful_moves
-
     observations, actions, targets = (np.asarray(x) for x in (observations, actions, targets))
     counted = (targets >= 0) & (observations != targets)
     useful = useful_moves(observations.ravel(), np.where(targets >= 0, targets, observations).ravel(), size).reshape(*observations.shape, -1)
@@ -854,6 +853,15 @@ def agreement_with_targets(observations: np.ndarray, actions: np.ndarray, probs:
         if probs is not None:
             result["mass"] = ((probs * useful).sum(axis=2) * counted).sum(axis=1) / steps
     return result
+
+
+def mean_by_group(values, groups) -> np.ndarray:
+    """``[n_groups, ...]`` the mean of ``values [n, ...]`` within each group (``groups [n]``,
+    e.g. the training seed of each run, in sorted order), NaNs left out."""
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"{len(values)} values but {len(groups)} group labels")
+    return np.stack([np.nanmean(values[groups == g], axis=0) for g in np.unique(groups)])
 
 
 def mean_and_spread(values) -> tuple[float, float]:

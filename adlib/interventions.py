@@ -68,14 +68,20 @@ def episode_tokens(at, context_len: int, horizon: int, episode) -> np.ndarray:
     return (steps >= first) & (steps < first + horizon) & (steps < at[:, None])
 
 
+def _as_inputs(model: ADTransformer, obs, prev_actions, prev_rewards) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """NumPy windows as the model's input tensors, on its device."""
+    device = next(model.parameters()).device
+    return (torch.as_tensor(np.asarray(obs), dtype=torch.long, device=device),
+            torch.as_tensor(np.asarray(prev_actions), dtype=torch.long, device=device),
+            torch.as_tensor(np.asarray(prev_rewards), dtype=torch.float32, device=device))
+
+
 @torch.no_grad()
 def action_probabilities(model: ADTransformer, obs, prev_actions, prev_rewards, hidden=None) -> np.ndarray:
     """``[n, n_actions]`` the model's next-action distribution at the last token of each window."""
-    device = next(model.parameters()).device
-    as_long = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.long, device=device)  # noqa: E731
-    hidden_keys = None if hidden is None else torch.as_tensor(np.asarray(hidden), dtype=torch.bool, device=device)
-    logits = model.eval()(as_long(obs), as_long(prev_actions), torch.as_tensor(np.asarray(prev_rewards), dtype=torch.float32, device=device),
-                          hidden_keys=hidden_keys)[:, -1]
+    inputs = _as_inputs(model, obs, prev_actions, prev_rewards)
+    hidden_keys = None if hidden is None else torch.as_tensor(np.asarray(hidden), dtype=torch.bool, device=inputs[0].device)
+    logits = model.eval()(*inputs, hidden_keys=hidden_keys)[:, -1]
     return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
@@ -83,14 +89,11 @@ def action_probabilities(model: ADTransformer, obs, prev_actions, prev_rewards, 
 def residual_streams(model: ADTransformer, obs, prev_actions, prev_rewards) -> list[np.ndarray]:
     """The residual stream at the last token of each window: after the embedding and after each
     block, ``n_layers + 1`` arrays of ``[n, d_model]``."""
-    device = next(model.parameters()).device
     streams = []
     hooks = [model.blocks[0].register_forward_pre_hook(lambda module, args: streams.append(args[0][:, -1].float().cpu().numpy()))]
     hooks += [block.register_forward_hook(lambda module, args, out: streams.append(out[:, -1].float().cpu().numpy())) for block in model.blocks]
     try:
-        model.eval()(torch.as_tensor(np.asarray(obs), dtype=torch.long, device=device),
-                     torch.as_tensor(np.asarray(prev_actions), dtype=torch.long, device=device),
-                     torch.as_tensor(np.asarray(prev_rewards), dtype=torch.float32, device=device))
+        model.eval()(*_as_inputs(model, obs, prev_actions, prev_rewards))
     finally:
         for hook in hooks:
             hook.remove()

@@ -73,7 +73,7 @@ def place_between(value: float, h_copy: float, h_rl: float) -> float:
 
 def supported(position: float) -> str:
     """The hypothesis a position from :func:`place_between` supports: within the third nearest
-    a prediction, that hypothesis; in the middle third (or undefined), neither."""
+    a prediction (or beyond it), that hypothesis; in the middle third (or undefined), neither."""
     if not np.isfinite(position):
         return "neither"
     if position <= 1 / 3:

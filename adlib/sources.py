@@ -310,8 +310,7 @@ def useful_moves(cells, targets, size: int) -> np.ndarray:
     rows, cols = np.divmod(np.asarray(cells), size)
     target_rows, target_cols = np.divmod(np.asarray(targets), size)
     d_row, d_col = target_rows - rows, target_cols - cols
-    useful = np.stack([np.zeros_like(d_row, dtype=bool), d_row < 0, d_col > 0, d_row > 0, d_col < 0], axis=1)
-    return useful
+    return np.stack([np.zeros_like(d_row, dtype=bool), d_row < 0, d_col > 0, d_row > 0, d_col < 0], axis=1)
 
 
 def step_toward(cells, targets, size: int, rng: np.random.Generator) -> np.ndarray:

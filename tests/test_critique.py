@@ -291,3 +291,11 @@ def test_place_between_and_supported():
     assert results.supported(0.5) == "neither"
     assert results.supported(results.place_between(1, 2, 2)) == "neither"  # the predictions coincide
     assert evaluation.mean_and_spread([1.0, 3.0, np.nan]) == (2.0, pytest.approx(np.sqrt(2)))
+
+
+def test_mean_by_group_averages_within_groups_and_leaves_out_nans():
+    values = np.array([[1.0, 2.0], [3.0, np.nan], [10.0, 20.0]])
+    np.testing.assert_array_equal(evaluation.mean_by_group(values, np.array([0, 0, 1])), [[2.0, 2.0], [10.0, 20.0]])
+    assert evaluation.mean_by_group(np.array([5.0, 7.0, 1.0]), np.array([2, 2, 0])).tolist() == [1.0, 6.0]  # groups in sorted order
+    with pytest.raises(ValueError, match="group labels"):
+        evaluation.mean_by_group(np.ones(3), np.zeros(2))
