@@ -572,12 +572,17 @@ def darkroom_split(size: int = 9, n_test: int = 16, seed: int = 2022) -> tuple[n
     """The book's fixed split of goal cells (observation indices) into training and held-out goals.
 
     A seeded permutation of all ``size * size`` cells: the last ``n_test`` are held out
-    (9x9 default: 65 training / 16 held-out goals, as in the AD follow-ups). Both arrays are sorted.
+    (9x9 default: 65 training / 16 held-out goals, as in the AD follow-ups). The start cell
+    (the centre) is never held out: a goal there is found by standing still, which tests no
+    exploration, so it is skipped and the next cell of the permutation is held out instead.
+    Both arrays are sorted.
     """
     if not 1 <= n_test < size * size:
         raise ValueError(f"n_test must be in [1, {size * size}), got {n_test}")
+    start = (size // 2) * size + size // 2
     order = np.random.default_rng(seed).permutation(size * size)
-    return np.sort(order[:-n_test]), np.sort(order[-n_test:])
+    test = order[order != start][-n_test:]
+    return np.setdiff1d(order, test), np.sort(test)
 
 
 def key_door_split(size: int = 9, n_train: int = 2000, n_test: int = 40, seed: int = 2022) -> tuple[np.ndarray, np.ndarray]:

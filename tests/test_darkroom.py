@@ -119,6 +119,23 @@ def test_split_is_fixed_disjoint_and_complete():
         darkroom_split(n_test=81)
 
 
+@pytest.mark.parametrize("size,n_test", [(9, 16), (17, 40), (17, 288), (5, 24)])
+def test_split_never_holds_out_the_start_cell(size, n_test):
+    from adlib.envs import darkroom_split
+
+    train, test = darkroom_split(size, n_test=n_test)
+    start = (size // 2) * size + size // 2  # every episode starts at the centre
+    assert start in train and start not in test
+    assert len(test) == n_test and set(train) | set(test) == set(range(size * size)) and set(train).isdisjoint(test)
+
+
+def test_nine_by_nine_split_is_the_books_known_split():
+    from adlib.envs import darkroom_split
+
+    _, test = darkroom_split()  # chapters 2, 3 and 6 depend on these 16 held-out goals
+    assert test.tolist() == [2, 10, 16, 23, 27, 34, 38, 47, 51, 53, 59, 60, 64, 67, 69, 73]
+
+
 def test_no_held_out_goal_in_any_training_history():
     from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
     from adlib.envs import darkroom_split
