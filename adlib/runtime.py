@@ -50,6 +50,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def training_workers() -> int:
+    """How many processes may train runs side by side on a CPU (see :func:`adlib.training.train_runs`):
+    ``ADLIB_TRAIN_WORKERS`` when set (1 trains everything in this process), else one per core."""
+    value = os.environ.get("ADLIB_TRAIN_WORKERS")
+    if value is None:
+        return cpu_cores()
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"ADLIB_TRAIN_WORKERS must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def cpu_name() -> str:
     """The processor's model name (from /proc/cpuinfo on Linux), or what ``platform`` knows."""
     try:

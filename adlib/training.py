@@ -2,10 +2,13 @@
 
 The loop is deliberately ordinary (AdamW, linear warm-up then cosine decay, gradient
 clipping, cross-entropy on every position of every window): the interesting part of AD is
-the data, not the optimiser. The runs a chapter needs (its seeds, or its datasets) train
-together as the members of one model (:func:`train_together`), each exactly as it would
-train alone; that pays where per-operation overhead dominates (measure with
-``benchmarks/benchmark.py``), and the members then act together in one batch.
+the data, not the optimiser. The runs a chapter needs (its seeds, or its datasets) are
+handed over together (:func:`train_runs`), and each ends where it would alone; only the
+speed depends on the machine. On a CPU with several cores each run trains in a worker
+process of its own, one thread per core: for these small models two one-thread processes
+do about 1.5 times the work of one two-thread process, whose threads mostly wait for each
+other. On a GPU (or one core) runs that differ only in their seed train as the members of
+one model, in fewer, larger operations. Measure with ``benchmarks/benchmark.py``.
 
 Artefacts live in ``<cache>/runs/<hash>/``, one folder per run, where the hash covers the
 model config, the training config, the dataset's fingerprint and the checkpoint format: a
@@ -15,8 +18,15 @@ killed half-way resume from their last saved step.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
+import multiprocessing.connection
+import os
+import subprocess
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +38,8 @@ from tqdm.auto import tqdm
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .data import LearningHistories
 from .model import ADConfig, ADTransformer
-from .runtime import default_device, quiet, seed_everything, timed
+from . import runtime
+from .runtime import default_device, quiet, seed_everything, timed, training_workers
 
 
 @dataclass(frozen=True)
@@ -95,9 +106,10 @@ class TrainedRun:
     from_cache: bool = False
     tokens_per_second: float = float("nan")
     """Training throughput when it was trained: tokens per second summed over the runs trained
-    together with it (see :func:`train_together`)."""
+    at the same time (see :func:`train_runs`)."""
     trained_together: int = 1
-    """How many runs were trained with it as one ensemble."""
+    """How many runs were trained at the same time as it (itself included): as one ensemble,
+    or side by side in worker processes."""
 
 
 # Bump when the saved weights change layout, so that no older cache entry is ever loaded.
@@ -174,6 +186,65 @@ def _check_member(model_config: ADConfig, data: LearningHistories) -> None:
         raise ValueError(f"context_len {model_config.context_len} exceeds history length {data.n_steps}")
 
 
+PARALLEL_MIN_TOKENS = 2_000_000
+"""Below this many training tokens in all, worker processes are not worth starting (each
+takes a few seconds to import torch)."""
+
+
+def train_runs(
+    runs: list[tuple[ADConfig, TrainConfig, LearningHistories]],
+    use_cache: bool = True,
+    progress: bool | None = None,
+    device=None,
+) -> list[TrainedRun]:
+    """Train several runs, of one architecture or several (or load the finished ones from the cache).
+
+    ``runs`` lists ``(model_config, train_config, data)`` triples. Every run is cached on its
+    own, so a later call that asks for any of them loads it. The runs not in the cache train:
+
+    - on a CPU, with several cores (:func:`~adlib.runtime.training_workers`) and at least
+      :data:`PARALLEL_MIN_TOKENS` of work, each in a worker process of its own, one thread per
+      core, largest first; a worker that finds no run left frees its core for the others;
+    - otherwise, runs that differ only in their seed as the members of one model (see
+      :func:`train_together`), the others one after another.
+
+    Either way a run starts from the weights, draws the windows and follows the updates it
+    would alone (equal up to float rounding, tested). Hand a chapter's runs over in one call
+    where the text allows: the more runs, the better the workers share the cores.
+    ``progress``: a progress bar over training steps; by default shown unless :func:`~adlib.runtime.quiet`.
+    """
+    if not runs:
+        raise ValueError("train_runs needs at least one (model_config, train_config, data) run")
+    for model_config, _, data in runs:
+        _check_member(model_config, data)
+    run_dirs = [run_directory(m, c, d) for m, c, d in runs]
+    if len(set(run_dirs)) < len(run_dirs):
+        raise ValueError("the same run (config, seed and data) is listed twice")
+    device = torch.device(device) if device is not None else default_device()
+    progress = not quiet() if progress is None else progress
+    trained: list[TrainedRun | None] = [None] * len(runs)
+    with timed("training") as work:
+        todo = []
+        for i, ((model_config, train_config, _), run_dir) in enumerate(zip(runs, run_dirs)):
+            if use_cache and (run_dir / "final.pt").exists():
+                trained[i] = _load_run(run_dir, model_config, train_config, device)
+            else:
+                todo.append(i)
+        tokens = sum(_tokens(runs[i]) for i in todo)
+        n_workers = min(training_workers(), len(todo))
+        if device.type == "cpu" and n_workers > 1 and tokens >= PARALLEL_MIN_TOKENS:
+            for i, run in zip(todo, _train_in_workers([runs[i] for i in todo], [run_dirs[i] for i in todo], n_workers, use_cache, progress)):
+                trained[i] = run
+            work["training_tokens"] = tokens
+        else:
+            for group in _ensembles(runs, todo):
+                model_config = runs[group[0]][0]
+                members = [runs[i][1:] for i in group]
+                for i, run in zip(group, _train_ensemble(model_config, members, [run_dirs[i] for i in group], use_cache, progress, device)):
+                    trained[i] = run
+    return trained
+
+
 def train_together(
     model_config: ADConfig,
     members: list[tuple[TrainConfig, LearningHistories]],
@@ -181,49 +252,168 @@ def train_together(
     progress: bool | None = None,
     device=None,
 ) -> list[TrainedRun]:
-    """Train several runs of one architecture at once (or load the finished ones from the cache).
+    """:func:`train_runs` for runs of one architecture whose train configs differ only in their seed.
 
     ``members`` lists ``(train_config, data)`` pairs, e.g. one per training seed, or one per
-    dataset; the train configs may differ only in their seed. Every run is cached on its own,
-    so a later call that asks for any subset of them loads it. The runs not in the cache are
-    trained as one ensemble (:class:`~adlib.model.ADTransformer` members): each member starts
-    from the weights, draws the windows and follows the updates it would as a run of its own
-    (equal up to float rounding, tested), in fewer, larger operations. With dropout, whose
-    masks come from torch's one global stream, a run trained with others would depend on
-    them, so dropout runs train one after another instead.
-
-    ``progress``: a progress bar over training steps; by default shown unless
-    :func:`~adlib.runtime.quiet`.
+    dataset. Where the runs do not train in worker processes they train as one ensemble
+    (:class:`~adlib.model.ADTransformer` members): each member starts from the weights,
+    draws the windows and follows the updates it would as a run of its own, in fewer, larger
+    operations. With dropout, whose masks come from torch's one global stream, a run trained
+    with others would depend on them, so dropout runs train one after another instead.
     """
     if not members:
         raise ValueError("train_together needs at least one (train_config, data) pair")
     first = members[0][0]
-    for train_config, data in members:
-        _check_member(model_config, data)
+    for train_config, _ in members:
         if replace(train_config, seed=first.seed) != first:
             raise ValueError("runs trained together may differ only in TrainConfig.seed")
-    run_dirs = [run_directory(model_config, c, d) for c, d in members]
-    if len(set(run_dirs)) < len(run_dirs):
-        raise ValueError("the same run (config, seed and data) is listed twice")
-    device = device or default_device()
-    progress = not quiet() if progress is None else progress
-    runs: list[TrainedRun | None] = [None] * len(members)
-    todo = []
-    with timed("training"):
-        for i, ((train_config, _), run_dir) in enumerate(zip(members, run_dirs)):
-            if use_cache and (run_dir / "final.pt").exists():
-                runs[i] = _load_run(run_dir, model_config, train_config, device)
-            else:
-                todo.append(i)
+    return train_runs([(model_config, c, d) for c, d in members], use_cache=use_cache, progress=progress, device=device)
+
+
+def _tokens(run) -> int:
+    model_config, train_config, _ = run
+    return train_config.steps * train_config.batch_size * model_config.context_len
+
+
+def _ensembles(runs, todo: list[int]) -> list[list[int]]:
+    """``todo`` cut into groups that can train as one ensemble: one architecture, train configs
+    equal but for the seed, and no dropout (dropout runs train alone)."""
+    groups: dict = {}
+    for i in todo:
+        model_config, train_config, _ = runs[i]
         dropout = model_config.dropout > 0 or model_config.attn_dropout > 0
-        for group in ([[i] for i in todo] if dropout else [todo] if todo else []):
-            trained = _train_ensemble(model_config, [members[i] for i in group], [run_dirs[i] for i in group], use_cache, progress, device)
-            for i, run in zip(group, trained):
-                runs[i] = run
-    return runs
+        key = (model_config, replace(train_config, seed=0), i if dropout else None)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
-def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool, progress: bool, device) -> list[TrainedRun]:
+def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool, progress: bool) -> list[TrainedRun]:
+    """Train each run in one of ``n_workers`` worker processes (CPU); returns them in order.
+
+    Workers are fresh Python processes (``python -c``, not ``multiprocessing``, which would
+    re-run an unguarded calling script), each holding one end of a pipe. This process hands
+    out the runs, largest first, and tells the busy workers how many threads to use: one
+    core each, and the cores of workers that found nothing left to do.
+    """
+    cores = runtime.cpu_cores()
+    pending = sorted(range(len(runs)), key=lambda i: -_tokens(runs[i]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
+    workers, busy = [], {}  # busy: worker -> the run it trains
+    results: dict[int, dict] = {}
+    done_steps = [0] * len(runs)
+    bar = tqdm(total=sum(r[1].steps for r in runs), disable=not progress, desc=f"train {len(runs)} runs in {n_workers} processes")
+    t0 = time.perf_counter()
+
+    def hand_out(w) -> None:
+        if pending:
+            i = pending.pop(0)
+            model_config, train_config, data = runs[i]
+            busy[w] = i
+            w[1].send(("run", max(1, cores // n_workers), (i, model_config, train_config, data, run_dirs[i], use_cache)))
+        else:
+            busy.pop(w, None)
+            w[1].send(("stop", 0, None))
+            for other in busy:  # the cores this worker leaves go to those still busy
+                other[1].send(("threads", max(1, cores // len(busy)), None))
+
+    try:
+        for _ in range(n_workers):
+            ours, theirs = multiprocessing.Pipe()
+            command = [sys.executable, "-c", f"from adlib.training import _serve; _serve({theirs.fileno()})"]
+            process = subprocess.Popen(command, env=env, pass_fds=(theirs.fileno(),))
+            theirs.close()
+            workers.append((process, ours))
+        for w in workers:
+            hand_out(w)
+        while len(results) < len(runs):
+            ready = multiprocessing.connection.wait([w[1] for w in busy], timeout=5.0)
+            for w in [w for w in busy if w[1] in ready]:
+                try:
+                    kind, i, payload = w[1].recv()
+                except EOFError:
+                    raise RuntimeError(f"a training worker process ended unexpectedly (exit code {w[0].wait()}) while training "
+                                       f"run {run_dirs[busy[w]].name}; set ADLIB_TRAIN_WORKERS=1 to train in this process") from None
+                if kind == "error":
+                    raise RuntimeError(f"training run {run_dirs[i].name} failed in a worker process:\n{payload}")
+                if kind == "step":
+                    bar.update(payload - done_steps[i])
+                    done_steps[i] = payload
+                else:
+                    results[i] = payload
+                    hand_out(w)
+    finally:
+        bar.close()
+        for process, conn in workers:
+            conn.close()  # a worker still waiting for work sees the pipe close and ends
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    tokens_per_second = sum(_tokens(r) for r in runs) / max(time.perf_counter() - t0, 1e-9)
+    trained = []
+    for i, (model_config, _, _) in enumerate(runs):
+        r = results[i]
+        model = lambda arrays: _model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")  # noqa: E731
+        trained.append(TrainedRun(
+            model=model(r["model"]),
+            checkpoints={s: model(arrays) for s, arrays in r["checkpoints"].items()},
+            losses=r["losses"], run_dir=run_dirs[i] if use_cache else None, from_cache=False,
+            tokens_per_second=tokens_per_second, trained_together=len(runs),
+        ))
+        if use_cache:  # the record on disk says how the run was trained, as the ensemble path's does
+            _save(run_dirs[i] / "final.pt", {
+                **torch.load(run_dirs[i] / "final.pt", map_location="cpu", weights_only=False),
+                "tokens_per_second": tokens_per_second, "trained_together": len(runs),
+            })
+    return trained
+
+
+def _serve(fd: int) -> None:
+    """A training worker's loop (see :func:`_train_in_workers`): runs in, progress and results out."""
+    conn = multiprocessing.connection.Connection(fd)
+
+    def follow(message) -> None:
+        kind, threads, _ = message
+        if kind in ("run", "threads") and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message[0] == "stop":
+            return
+        follow(message)
+        if message[0] != "run":
+            continue
+        i, model_config, train_config, data, run_dir, use_cache = message[2]
+
+        def on_step(done: int) -> None:
+            conn.send(("step", i, done))
+            while conn.poll():  # a thread count, when another worker has finished
+                follow(conn.recv())
+
+        try:
+            [run] = _train_ensemble(model_config, [(train_config, data)], [run_dir], use_cache, False, torch.device("cpu"), on_step)
+        except Exception:
+            with contextlib.suppress(OSError):  # the pipe is gone when the caller has given up
+                conn.send(("error", i, traceback.format_exc()))
+            return
+        # As NumPy arrays: plain pickles, whatever torch's own sharing of tensors between processes does.
+        as_arrays = lambda model: {k: v.numpy() for k, v in model.state_dict().items()}  # noqa: E731
+        conn.send(("done", i, {
+            "model": as_arrays(run.model), "losses": run.losses,
+            "checkpoints": {s: as_arrays(m) for s, m in run.checkpoints.items()},
+        }))
+
+
+def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool, progress: bool, device, on_step=None) -> list[TrainedRun]:
+    """Train ``members`` (``(train_config, data)`` pairs differing only in seed) as one ensemble.
+
+    ``on_step(steps_done)``, if given, is called every 25 steps and at the end (worker progress).
+    """
     config = members[0][0]  # the shared settings (seeds aside)
     E, A = len(members), model_config.n_actions
     singles = []
@@ -269,6 +459,8 @@ def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool
             losses.append(member_loss.tolist())
             tokens += targets.numel()
             done = step + 1
+            if on_step is not None and (done % 25 == 0 or done == config.steps):
+                on_step(done)
             if done % 50 == 0:
                 recent = np.mean(losses[-50:], axis=0)
                 bar.set_postfix(loss="/".join(f"{x:.3f}" for x in recent), tok_s=f"{tokens / (time.perf_counter() - t0):,.0f}")
@@ -323,6 +515,18 @@ def train(
 def train_seeds(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories, seeds, **kwargs) -> list[TrainedRun]:
     """One run per seed (same configs otherwise), trained together, each cached on its own."""
     return train_together(model_config, [(replace(train_config, seed=int(s)), data) for s in seeds], **kwargs)
+
+
+def seed_runs(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories, seeds) -> list[tuple]:
+    """One :func:`train_runs` run per seed, same configs and data otherwise."""
+    return [(model_config, replace(train_config, seed=int(s)), data) for s in seeds]
+
+
+def train_groups(groups: dict[str, list[tuple]], **kwargs) -> dict[str, list[TrainedRun]]:
+    """:func:`train_runs` over every group's runs at once (so they share the cores), returned by group."""
+    names = [name for name, runs in groups.items() for _ in runs]
+    trained = train_runs([run for runs in groups.values() for run in runs], **kwargs)
+    return {name: [r for n, r in zip(names, trained) if n == name] for name in groups}
 
 
 def stacked(runs: list[TrainedRun]) -> ADTransformer:

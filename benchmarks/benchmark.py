@@ -3,8 +3,9 @@
 Prints, each measured side by side in this one run:
   1. environment + source steps per second (batched over bandits);
   2. training a chapter's seeds: the plain loop (one model after another) against the seeds
-     trained together as one model with a member per seed, in tokens per second summed over
-     seeds, for the chapter-1 and chapter-2 models (their configs come from adlib.experiments);
+     trained as one model with a member per seed, and against the book's path (on a CPU with
+     several cores, one worker process per core), in tokens per second summed over seeds, for
+     the chapter-1 and chapter-2 models (their configs come from adlib.experiments);
   3. in-context rollouts of those seeds: one model after another against all seeds in one
      batch, in in-context steps per second;
   4. KV cache against re-running the whole context at every step;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -25,9 +27,9 @@ from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
 from adlib.evaluation import InContextPolicy, rollout
 from adlib.experiments import bandit_experiment, darkroom_experiment
 from adlib.model import ADTransformer
-from adlib.runtime import environment_info
+from adlib.runtime import environment_info, training_workers
 from adlib.sources import OptimisticGreedy, ThompsonSampling
-from adlib.training import TrainConfig, train, train_seeds
+from adlib.training import PARALLEL_MIN_TOKENS, TrainConfig, train, train_seeds
 
 
 def bench_sources(n_bandits: int) -> None:
@@ -56,22 +58,30 @@ def chapter_models():
 
 
 def bench_training(models, steps: int) -> None:
+    """Plain loop, the seeds as one ensemble in this process, and the seeds in worker processes
+    (the book's path on a multi-core CPU; its time includes starting the workers)."""
     for name, config, batch, seeds, data, *_ in models:
         tc = TrainConfig(steps=steps, batch_size=batch, warmup_steps=1)
         tokens = len(seeds) * steps * batch * config.context_len
-        # Warm both paths up first (thread pools, allocator), so neither pays it in the timing.
+        # Warm the in-process paths up first (thread pools, allocator), so neither pays it in the timing.
         train_seeds(config, TrainConfig(steps=5, batch_size=batch, warmup_steps=1), data, seeds, use_cache=False, progress=False)
         train(config, TrainConfig(steps=5, batch_size=batch, warmup_steps=1), data, use_cache=False, progress=False)
         start = time.perf_counter()
         for s in seeds:
             train(config, TrainConfig(steps=steps, batch_size=batch, warmup_steps=1, seed=s), data, use_cache=False, progress=False)
         plain = tokens / (time.perf_counter() - start)
+        os.environ["ADLIB_TRAIN_WORKERS"] = "1"
         start = time.perf_counter()
         train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
-        together = tokens / (time.perf_counter() - start)
+        ensemble = tokens / (time.perf_counter() - start)
+        del os.environ["ADLIB_TRAIN_WORKERS"]
+        workers = min(training_workers(), len(seeds)) if tokens >= PARALLEL_MIN_TOKENS else 1
+        start = time.perf_counter()
+        train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
+        chosen = tokens / (time.perf_counter() - start)
         print(f"  {name} ({ADTransformer(config).n_parameters():,} parameters, batch {batch} x {config.context_len} tokens, "
-              f"{len(seeds)} seeds, {steps} steps): plain {plain:>9,.0f} tokens/s | together {together:>9,.0f} tokens/s | "
-              f"speed-up {together / plain:.2f}x")
+              f"{len(seeds)} seeds, {steps} steps): plain {plain:>8,.0f} tokens/s | one ensemble {ensemble:>8,.0f} ({ensemble / plain:.2f}x) | "
+              f"book's path, {workers} worker processes {chosen:>8,.0f} ({chosen / plain:.2f}x)")
 
 
 def bench_ensemble_rollouts(models, n_steps_cap: int) -> None:
@@ -146,7 +156,7 @@ def bench_long_context() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bandits", type=int, default=32_000)
-    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--rollout-steps", type=int, default=400, help="cap on the steps of each in-context rollout")
     parser.add_argument("--rollout-envs", type=int, default=256)
     args = parser.parse_args()
