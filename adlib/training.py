@@ -3,12 +3,12 @@
 The loop is deliberately ordinary (AdamW, linear warm-up then cosine decay, gradient
 clipping, cross-entropy on every position of every window): the interesting part of AD is
 the data, not the optimiser. The runs a chapter needs (its seeds, or its datasets) are
-handed over together (:func:`train_runs`), and each ends where it would alone; only the
-speed depends on the machine. On a CPU with several cores each run trains in a worker
-process of its own, one thread per core: for these small models two one-thread processes
-do about 1.5 times the work of one two-thread process, whose threads mostly wait for each
-other. On a GPU (or one core) runs that differ only in their seed train as the members of
-one model, in fewer, larger operations. Measure with ``benchmarks/benchmark.py``.
+handed over together (:func:`train_runs`), and each ends where it would alone, up to float
+rounding. On a CPU with several cores the runs are shared out among worker processes, one
+thread per core: for these small models separate one-thread processes do more work than
+one process whose threads wait for each other. On a GPU (or one core) runs that differ only
+in their seed train as the members of one model, in fewer, larger operations. Measure with
+``benchmarks/benchmark.py``.
 
 Artefacts live in ``<cache>/runs/<hash>/``, one folder per run, where the hash covers the
 model config, the training config, the dataset's fingerprint and the checkpoint format: a
@@ -110,6 +110,8 @@ class TrainedRun:
     trained_together: int = 1
     """How many runs were trained at the same time as it (itself included): as one ensemble,
     or side by side in worker processes."""
+    tokens_trained: int = 0
+    """Tokens it trained on in the call that trained it (0 when loaded; less than planned after a resume)."""
 
 
 # Bump when the saved weights change layout, so that no older cache entry is ever loaded.
@@ -202,9 +204,10 @@ def train_runs(
     ``runs`` lists ``(model_config, train_config, data)`` triples. Every run is cached on its
     own, so a later call that asks for any of them loads it. The runs not in the cache train:
 
-    - on a CPU, with several cores (:func:`~adlib.runtime.training_workers`) and at least
-      :data:`PARALLEL_MIN_TOKENS` of work, each in a worker process of its own, one thread per
-      core, largest first; a worker that finds no run left frees its core for the others;
+    - on a CPU (POSIX), with several cores (:func:`~adlib.runtime.training_workers`) and at
+      least :data:`PARALLEL_MIN_TOKENS` of work, shared out among worker processes, largest
+      first, each worker training one run at a time with its share of the cores; a worker
+      that finds no run left gives its cores to those still busy;
     - otherwise, runs that differ only in their seed as the members of one model (see
       :func:`train_together`), the others one after another.
 
@@ -230,10 +233,10 @@ def train_runs(
                 trained[i] = _load_run(run_dir, model_config, train_config, device)
             else:
                 todo.append(i)
-        tokens = sum(_tokens(runs[i]) for i in todo)
-        n_workers = min(training_workers(), len(todo))
-        if device.type == "cpu" and n_workers > 1 and tokens >= PARALLEL_MIN_TOKENS:
-            for i, run in zip(todo, _train_in_workers([runs[i] for i in todo], [run_dirs[i] for i in todo], n_workers, use_cache, progress)):
+        n_workers = in_workers([runs[i] for i in todo], device)
+        if n_workers > 1:
+            done, tokens = _train_in_workers([runs[i] for i in todo], [run_dirs[i] for i in todo], n_workers, use_cache, progress)
+            for i, run in zip(todo, done):
                 trained[i] = run
             work["training_tokens"] = tokens
         else:
@@ -270,6 +273,13 @@ def train_together(
     return train_runs([(model_config, c, d) for c, d in members], use_cache=use_cache, progress=progress, device=device)
 
 
+def in_workers(runs, device) -> int:
+    """How many worker processes :func:`train_runs` trains ``runs`` in (1: in this process)."""
+    if torch.device(device).type != "cpu" or os.name != "posix" or sum(_tokens(r) for r in runs) < PARALLEL_MIN_TOKENS:
+        return 1
+    return min(training_workers(), len(runs))
+
+
 def _tokens(run) -> int:
     model_config, train_config, _ = run
     return train_config.steps * train_config.batch_size * model_config.context_len
@@ -282,18 +292,19 @@ def _ensembles(runs, todo: list[int]) -> list[list[int]]:
     for i in todo:
         model_config, train_config, _ = runs[i]
         dropout = model_config.dropout > 0 or model_config.attn_dropout > 0
-        key = (model_config, replace(train_config, seed=0), i if dropout else None)
+        key = (config_hash(model_config, replace(train_config, seed=0)), i if dropout else None)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
-def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool, progress: bool) -> list[TrainedRun]:
-    """Train each run in one of ``n_workers`` worker processes (CPU); returns them in order.
+def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool, progress: bool) -> tuple[list[TrainedRun], int]:
+    """Train ``runs`` in ``n_workers`` worker processes (CPU). Returns the runs, in order, and
+    the tokens trained (fewer than planned where a run resumed from a snapshot).
 
     Workers are fresh Python processes (``python -c``, not ``multiprocessing``, which would
     re-run an unguarded calling script), each holding one end of a pipe. This process hands
-    out the runs, largest first, and tells the busy workers how many threads to use: one
-    core each, and the cores of workers that found nothing left to do.
+    out the runs, largest first, one to each idle worker, and tells the busy workers how many
+    threads to use: the cores, shared among the workers still busy.
     """
     cores = runtime.cpu_cores()
     pending = sorted(range(len(runs)), key=lambda i: -_tokens(runs[i]))
@@ -304,17 +315,26 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
     bar = tqdm(total=sum(r[1].steps for r in runs), disable=not progress, desc=f"train {len(runs)} runs in {n_workers} processes")
     t0 = time.perf_counter()
 
+    def send(w, message) -> None:
+        try:
+            w[1].send(message)
+        except OSError:  # the worker is gone
+            raise RuntimeError(f"a training worker process ended unexpectedly (exit code {w[0].wait()}); "
+                               f"set ADLIB_TRAIN_WORKERS=1 to train in this process") from None
+
+    def threads(k: int, n_busy: int) -> int:  # the k-th of n_busy workers' share of the cores
+        return max(1, cores // n_busy + (k < cores % n_busy))
+
     def hand_out(w) -> None:
         if pending:
             i = pending.pop(0)
-            model_config, train_config, data = runs[i]
             busy[w] = i
-            w[1].send(("run", max(1, cores // n_workers), (i, model_config, train_config, data, run_dirs[i], use_cache)))
+            send(w, ("run", threads(workers.index(w), n_workers), (i, *runs[i], run_dirs[i], use_cache)))
         else:
             busy.pop(w, None)
-            w[1].send(("stop", 0, None))
-            for other in busy:  # the cores this worker leaves go to those still busy
-                other[1].send(("threads", max(1, cores // len(busy)), None))
+            send(w, ("stop", 0, None))
+            for k, other in enumerate(busy):  # the cores this worker leaves go to those still busy
+                send(other, ("threads", threads(k, len(busy)), None))
 
     try:
         for _ in range(n_workers):
@@ -326,7 +346,7 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
         for w in workers:
             hand_out(w)
         while len(results) < len(runs):
-            ready = multiprocessing.connection.wait([w[1] for w in busy], timeout=5.0)
+            ready = multiprocessing.connection.wait([w[1] for w in busy])  # a message, or a worker's end closing
             for w in [w for w in busy if w[1] in ready]:
                 try:
                     kind, i, payload = w[1].recv()
@@ -350,7 +370,8 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    tokens_per_second = sum(_tokens(r) for r in runs) / max(time.perf_counter() - t0, 1e-9)
+    tokens = sum(r["tokens"] for r in results.values())
+    tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
     trained = []
     for i, (model_config, _, _) in enumerate(runs):
         r = results[i]
@@ -359,14 +380,14 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
             model=model(r["model"]),
             checkpoints={s: model(arrays) for s, arrays in r["checkpoints"].items()},
             losses=r["losses"], run_dir=run_dirs[i] if use_cache else None, from_cache=False,
-            tokens_per_second=tokens_per_second, trained_together=len(runs),
+            tokens_per_second=tokens_per_second, trained_together=n_workers, tokens_trained=r["tokens"],
         ))
-        if use_cache:  # the record on disk says how the run was trained, as the ensemble path's does
+        if use_cache:  # the record on disk gives the throughput of all workers, as an ensemble's does of all members
             _save(run_dirs[i] / "final.pt", {
                 **torch.load(run_dirs[i] / "final.pt", map_location="cpu", weights_only=False),
-                "tokens_per_second": tokens_per_second, "trained_together": len(runs),
+                "tokens_per_second": tokens_per_second, "trained_together": n_workers,
             })
-    return trained
+    return trained, tokens
 
 
 def _serve(fd: int) -> None:
@@ -404,7 +425,7 @@ def _serve(fd: int) -> None:
         # As NumPy arrays: plain pickles, whatever torch's own sharing of tensors between processes does.
         as_arrays = lambda model: {k: v.numpy() for k, v in model.state_dict().items()}  # noqa: E731
         conn.send(("done", i, {
-            "model": as_arrays(run.model), "losses": run.losses,
+            "model": as_arrays(run.model), "losses": run.losses, "tokens": run.tokens_trained,
             "checkpoints": {s: as_arrays(m) for s, m in run.checkpoints.items()},
         }))
 
@@ -493,7 +514,8 @@ def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool
             s: kept[s][e] if s in kept else _load_model(run_dir / f"step_{s}.pt", model_config, device)[0]
             for s in c.checkpoint_steps
         }
-        runs.append(TrainedRun(member, checkpoints, per_member_losses[e], run_dir if use_cache else None, False, tokens_per_second, E))
+        runs.append(TrainedRun(member, checkpoints, per_member_losses[e], run_dir if use_cache else None, False, tokens_per_second, E,
+                               tokens // E))
     if use_cache and resume_path.exists():
         resume_path.unlink()
         resume_path.parent.rmdir()

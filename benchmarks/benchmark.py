@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import os
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -27,9 +28,9 @@ from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
 from adlib.evaluation import InContextPolicy, rollout
 from adlib.experiments import bandit_experiment, darkroom_experiment
 from adlib.model import ADTransformer
-from adlib.runtime import environment_info, training_workers
+from adlib.runtime import default_device, environment_info
 from adlib.sources import OptimisticGreedy, ThompsonSampling
-from adlib.training import PARALLEL_MIN_TOKENS, TrainConfig, train, train_seeds
+from adlib.training import TrainConfig, in_workers, seed_runs, train, train_seeds
 
 
 def bench_sources(n_bandits: int) -> None:
@@ -57,6 +58,20 @@ def chapter_models():
     ]
 
 
+@contextmanager
+def train_workers(value: str):
+    """``ADLIB_TRAIN_WORKERS`` set to ``value`` inside the block, as it was after it."""
+    saved = os.environ.get("ADLIB_TRAIN_WORKERS")
+    os.environ["ADLIB_TRAIN_WORKERS"] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["ADLIB_TRAIN_WORKERS"]
+        else:
+            os.environ["ADLIB_TRAIN_WORKERS"] = saved
+
+
 def bench_training(models, steps: int) -> None:
     """Plain loop, the seeds as one ensemble in this process, and the seeds in worker processes
     (the book's path on a multi-core CPU; its time includes starting the workers)."""
@@ -70,12 +85,11 @@ def bench_training(models, steps: int) -> None:
         for s in seeds:
             train(config, TrainConfig(steps=steps, batch_size=batch, warmup_steps=1, seed=s), data, use_cache=False, progress=False)
         plain = tokens / (time.perf_counter() - start)
-        os.environ["ADLIB_TRAIN_WORKERS"] = "1"
-        start = time.perf_counter()
-        train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
-        ensemble = tokens / (time.perf_counter() - start)
-        del os.environ["ADLIB_TRAIN_WORKERS"]
-        workers = min(training_workers(), len(seeds)) if tokens >= PARALLEL_MIN_TOKENS else 1
+        with train_workers("1"):  # the ensemble path, in this process
+            start = time.perf_counter()
+            train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
+            ensemble = tokens / (time.perf_counter() - start)
+        workers = in_workers(seed_runs(config, tc, data, seeds), default_device())
         start = time.perf_counter()
         train_seeds(config, tc, data, seeds, use_cache=False, progress=False)
         chosen = tokens / (time.perf_counter() - start)

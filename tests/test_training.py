@@ -218,27 +218,30 @@ def _parallel(monkeypatch, workers: str) -> None:
 def test_runs_trained_in_worker_processes_equal_runs_trained_here(monkeypatch):
     """Workers are a speed-up only: each run, of either architecture, ends where it does in this process,
     is cached on its own with the throughput of the batch, and loads back as trained."""
-    from adlib.training import train_runs
+    from adlib.training import in_workers, train_runs
 
     cfg = TrainConfig(steps=20, batch_size=8, lr=3e-3, warmup_steps=2, checkpoint_steps=(10,))
     wide = dataclasses.replace(MODEL, d_ff=32)
     runs = [(MODEL, cfg, oracle_data()), (MODEL, dataclasses.replace(cfg, seed=1), oracle_data()), (wide, cfg, oracle_data())]
     _parallel(monkeypatch, "2")
-    in_workers = train_runs(runs, progress=False)
+    assert in_workers(runs, "cpu") == 2 and in_workers(runs, "meta") == 1
+    trained = train_runs(runs, progress=False, device="cpu")
     monkeypatch.setenv("ADLIB_TRAIN_WORKERS", "1")
-    for run, (m, c, d) in zip(in_workers, runs):
-        here = train(m, c, d, use_cache=False, progress=False)
-        assert not run.from_cache and run.trained_together == 3 and run.tokens_per_second > 0
+    assert in_workers(runs, "cpu") == 1
+    for run, (m, c, d) in zip(trained, runs):
+        here = train(m, c, d, use_cache=False, progress=False, device="cpu")
+        assert not run.from_cache and run.trained_together == 2 and run.tokens_per_second > 0
+        assert run.tokens_trained == here.tokens_trained == c.steps * c.batch_size * m.context_len
         np.testing.assert_allclose(run.losses, here.losses, rtol=1e-4, atol=1e-5)
         for p, q in zip(run.model.parameters(), here.model.parameters()):
             torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
         for p, q in zip(run.checkpoints[10].parameters(), here.checkpoints[10].parameters()):
             torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
-    again = train_runs(runs, progress=False)
-    assert all(r.from_cache and r.trained_together == 3 for r in again)
-    for p, q in zip(again[2].model.parameters(), in_workers[2].model.parameters()):
+    again = train_runs(runs, progress=False, device="cpu")
+    assert all(r.from_cache and r.trained_together == 2 and r.tokens_trained == 0 for r in again)
+    for p, q in zip(again[2].model.parameters(), trained[2].model.parameters()):
         assert torch.equal(p, q)
-    assert not np.allclose(in_workers[0].losses, in_workers[1].losses)  # seeds differ
+    assert not np.allclose(trained[0].losses, trained[1].losses)  # seeds differ
 
 
 def test_a_failing_worker_run_raises_with_the_run_and_the_cause(monkeypatch, isolated_cache):
@@ -250,8 +253,8 @@ def test_a_failing_worker_run_raises_with_the_run_and_the_cause(monkeypatch, iso
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the run's folder should be")
     _parallel(monkeypatch, "2")
-    with pytest.raises(RuntimeError, match=f"{blocked.name} failed in a worker process"):
-        train_runs(runs, progress=False)
+    with pytest.raises(RuntimeError, match=f"(?s){blocked.name} failed in a worker process.*(NotADirectoryError|FileExistsError)"):
+        train_runs(runs, progress=False, device="cpu")
 
 
 def test_bad_worker_count_is_refused(monkeypatch):
@@ -272,6 +275,13 @@ def test_train_groups_returns_each_groups_runs_as_trained_alone():
     groups = train_groups({"a": seed_runs(MODEL, cfg, oracle_data(), [0, 1]), "b": seed_runs(MODEL, cfg, oracle_data(), [2])},
                           progress=False)
     assert [len(groups["a"]), len(groups["b"])] == [2, 1]
-    alone = train(MODEL, dataclasses.replace(cfg, seed=2), oracle_data(), use_cache=False, progress=False)
-    for p, q in zip(groups["b"][0].model.parameters(), alone.model.parameters()):
-        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+    for run, seed in zip(groups["a"] + groups["b"], [0, 1, 2]):
+        alone = train(MODEL, dataclasses.replace(cfg, seed=seed), oracle_data(), use_cache=False, progress=False)
+        for p, q in zip(run.model.parameters(), alone.model.parameters()):
+            torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+
+
+def test_train_configs_with_lists_still_train_together():
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, checkpoint_steps=[2, 4], betas=[0.9, 0.99])
+    runs = train_seeds(MODEL, cfg, oracle_data(), [0, 1], use_cache=False, progress=False, device="cpu")
+    assert [r.trained_together for r in runs] == [2, 2] and set(runs[0].checkpoints) == {2, 4}
