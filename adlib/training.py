@@ -315,12 +315,16 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
     bar = tqdm(total=sum(r[1].steps for r in runs), disable=not progress, desc=f"train {len(runs)} runs in {n_workers} processes")
     t0 = time.perf_counter()
 
+    def gone(w) -> RuntimeError:
+        during = f" while training run {run_dirs[busy[w]].name}" if w in busy else ""
+        return RuntimeError(f"a training worker process ended unexpectedly (exit code {w[0].wait()}){during}; "
+                            f"set ADLIB_TRAIN_WORKERS=1 to train in this process")
+
     def send(w, message) -> None:
         try:
             w[1].send(message)
         except OSError:  # the worker is gone
-            raise RuntimeError(f"a training worker process ended unexpectedly (exit code {w[0].wait()}); "
-                               f"set ADLIB_TRAIN_WORKERS=1 to train in this process") from None
+            raise gone(w) from None
 
     def threads(k: int, n_busy: int) -> int:  # the k-th of n_busy workers' share of the cores
         return max(1, cores // n_busy + (k < cores % n_busy))
@@ -351,8 +355,7 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
                 try:
                     kind, i, payload = w[1].recv()
                 except EOFError:
-                    raise RuntimeError(f"a training worker process ended unexpectedly (exit code {w[0].wait()}) while training "
-                                       f"run {run_dirs[busy[w]].name}; set ADLIB_TRAIN_WORKERS=1 to train in this process") from None
+                    raise gone(w) from None
                 if kind == "error":
                     raise RuntimeError(f"training run {run_dirs[i].name} failed in a worker process:\n{payload}")
                 if kind == "step":
@@ -536,7 +539,7 @@ def train(
 
 def train_seeds(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories, seeds, **kwargs) -> list[TrainedRun]:
     """One run per seed (same configs otherwise), trained together, each cached on its own."""
-    return train_together(model_config, [(replace(train_config, seed=int(s)), data) for s in seeds], **kwargs)
+    return train_runs(seed_runs(model_config, train_config, data, seeds), **kwargs)
 
 
 def seed_runs(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories, seeds) -> list[tuple]:
