@@ -60,8 +60,11 @@ def bandit_experiment(scale: str, seed: int = 0) -> BanditExperiment:
         scale=scale,
         optimistic_data=optimistic,
         thompson_data=dataclasses.replace(optimistic, source="thompson"),
-        model=ADConfig(n_actions=10, n_observations=1, context_len=100, d_model=32, n_layers=2, n_heads=2, d_ff=128,
-                       dropout=0.0, attn_dropout=0.0),
+        # Width 64 with the reward embedded per arm (reward_by_action): one seed, 600 steps, 3,000 fresh bandits, sampled
+        # actions, regret at step 100 against Thompson sampling's 37.8: width 32 as before 55.5; width 32, 1,500 steps 51.8;
+        # width 64 (d_ff 256) 53.5, and 48.0 at 1,500 steps; per arm: width 32 49.0, width 48 44.4, width 64 (d_ff 256) 42.6, this 42.7.
+        model=ADConfig(n_actions=10, n_observations=1, context_len=100, d_model=64, n_layers=2, n_heads=4, d_ff=128,
+                       dropout=0.0, attn_dropout=0.0, reward_by_action=True),
         train=TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=max(1, steps // 12),
                           checkpoint_steps=tuple(steps * i // 8 for i in range(1, 9))),
         train_seeds=tuple(seed + i for i in range(n_seeds)),

@@ -2,7 +2,8 @@
 
 Tokens. One token per environment step t, built from what the agent knows when it must act:
 the current observation o_t, the previous action a_{t-1} and the previous reward r_{t-1}
-(embedding sum). The model predicts a_t from the token at t. One token per step (instead of
+(embedding sum; optionally the reward also through an embedding of the previous action,
+``ADConfig.reward_by_action``). The model predicts a_t from the token at t. One token per step (instead of
 separate observation/action/reward tokens) keeps sequences 3x shorter, which is what makes
 long across-episode contexts affordable on a CPU; it is the layout of the best public AD
 reimplementations. The first step of a history has no previous action: it uses an extra
@@ -58,6 +59,13 @@ class ADConfig:
     """Dropout on attention weights (training only)."""
     rope_base: float = 10_000.0
     """Base of the rotary frequencies."""
+    reward_by_action: bool = False
+    """Also embed the previous reward *per previous action*: ``r * e[a]``, one learned vector
+    ``e[a]`` per action, added to the token. With False the reward has one direction shared by
+    all actions, and a token's (action, reward) pair is a sum, which attention cannot average
+    per action; with True, attending uniformly over the past sums each arm's rewards directly.
+    On chapter 1's Thompson-sampling data (one seed, width 64, feed-forward 256) it cut AD's regret at step 100
+    from 53.5 to 42.6 (Thompson: 37.8); see :func:`adlib.experiments.bandit_experiment`."""
     grid_size: int = 0
     """0: observations are plain indices, one embedding each. g > 0: an observation is the
     cell ``row * g + col`` of a g x g grid and is embedded as row embedding + column embedding,
@@ -79,6 +87,8 @@ class ADConfig:
                 raise ValueError(f"ADConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if not isinstance(self.grid_size, int) or self.grid_size < 0:
             raise ValueError(f"ADConfig.grid_size must be a non-negative integer, got {self.grid_size!r}")
+        if not isinstance(self.reward_by_action, bool):
+            raise ValueError(f"ADConfig.reward_by_action must be True or False, got {self.reward_by_action!r}")
         if self.grid_size and self.grid_size**2 != self.n_observations:
             raise ValueError(f"ADConfig.grid_size {self.grid_size} needs n_observations = {self.grid_size**2}, got {self.n_observations}")
         if self.rope_base <= 1:
@@ -278,6 +288,8 @@ class ADTransformer(nn.Module):
             self.obs_embedding = MemberEmbedding(E, config.n_observations, d)
         self.action_embedding = MemberEmbedding(E, config.n_actions + 1, d)  # +1: "start"
         self.reward_embedding = MemberLinear(E, 1, d)
+        if config.reward_by_action:
+            self.reward_by_action_embedding = MemberEmbedding(E, config.n_actions + 1, d)
         self.embed_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config, E) for _ in range(config.n_layers)])
         self.ln_f = MemberLayerNorm(E, d)
@@ -349,6 +361,8 @@ class ADTransformer(nn.Module):
             + self.action_embedding(prev_actions)
             + self.reward_embedding(prev_rewards.to(self.head.weight.dtype).unsqueeze(-1))
         )
+        if c.reward_by_action:
+            x = x + prev_rewards.to(x.dtype).unsqueeze(-1) * self.reward_by_action_embedding(prev_actions)
         return self.embed_dropout(x)
 
     def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor,

@@ -43,6 +43,7 @@ def test_every_config_field_changes_the_model(field):
     changed = {
         "n_observations": 4, "context_len": 5, "d_model": 24, "n_layers": 2, "n_heads": 4, "d_ff": 40,
         "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0, "grid_size": 2,
+        "reward_by_action": True,
     }[field]
     base = dataclasses.replace(SMALL, dropout=0.0, attn_dropout=0.0)
     if field == "grid_size":  # a 2 x 2 grid has 4 observations
@@ -77,6 +78,7 @@ def test_every_config_field_changes_the_model(field):
         (dict(context_len=2.5), "context_len"),
         (dict(rope_base=1.0), "rope_base"),
         (dict(grid_size=2), "needs n_observations = 4"),
+        (dict(reward_by_action=1), "reward_by_action"),
     ],
 )
 def test_invalid_configs_raise(kwargs, match):
@@ -107,10 +109,12 @@ def test_sliding_window_limits_what_a_position_sees():
     assert not torch.allclose(y[:, 2:2 + c.context_len], y2[:, 2:2 + c.context_len])
 
 
-def test_kv_cache_equals_full_rerun_including_when_window_slides():
-    m = ADTransformer(SMALL).eval()
-    T = 3 * SMALL.context_len + 5  # the window slides many times
-    obs, a, r = random_inputs(SMALL, 4, T)
+@pytest.mark.parametrize("reward_by_action", [False, True])
+def test_kv_cache_equals_full_rerun_including_when_window_slides(reward_by_action):
+    config = dataclasses.replace(SMALL, reward_by_action=reward_by_action)
+    m = ADTransformer(config).eval()
+    T = 3 * config.context_len + 5  # the window slides many times
+    obs, a, r = random_inputs(config, 4, T)
     with torch.no_grad():
         full = torch.softmax(m(obs, a, r), -1)
         cache = m.new_cache(4)
@@ -129,6 +133,21 @@ def test_cached_and_uncached_rollouts_take_identical_actions(greedy):
     slow = rollout(env, InContextPolicy(m, greedy=greedy, use_kv_cache=False), 20, seed=9)
     np.testing.assert_array_equal(fast.actions, slow.actions)
     np.testing.assert_array_equal(fast.rewards, slow.rewards)
+
+
+def test_reward_by_action_adds_the_reward_times_its_actions_vector():
+    """Known values: with every other embedding zeroed, a token is exactly r * e[a_prev]."""
+    c = dataclasses.replace(SMALL, reward_by_action=True)
+    m = ADTransformer(c).eval()
+    with torch.no_grad():
+        for table in (m.obs_embedding, m.action_embedding, m.reward_embedding):
+            table.weight.zero_()
+        e = torch.arange(1.0, 7.0)[None, :, None] * torch.ones(1, 6, c.d_model)  # e[a] = a + 1 in every dimension
+        m.reward_by_action_embedding.weight.copy_(e)
+        tokens = m.embed(torch.zeros(1, 3, dtype=torch.long), torch.tensor([[5, 0, 3]]), torch.tensor([[0.0, 2.0, -1.5]]))
+    expected = torch.tensor([6 * 0.0, 1 * 2.0, 4 * -1.5])[None, :, None].expand(1, 3, c.d_model)
+    torch.testing.assert_close(tokens, expected)
+    assert ADTransformer(c).n_parameters() == ADTransformer(SMALL).n_parameters() + 6 * c.d_model
 
 
 def test_bad_input_shapes_and_values_raise():
@@ -168,9 +187,11 @@ def test_members_compute_exactly_what_each_model_computes_alone():
         assert not torch.allclose(together[:4], together[4:8])
 
 
-def test_members_step_with_one_kv_cache_like_separate_models():
-    singles, ensemble = members_and_singles(SMALL, n=2)
-    obs, a, r = random_inputs(SMALL, 2 * 3, 2 * SMALL.context_len)
+@pytest.mark.parametrize("reward_by_action", [False, True])
+def test_members_step_with_one_kv_cache_like_separate_models(reward_by_action):
+    config = dataclasses.replace(SMALL, reward_by_action=reward_by_action)
+    singles, ensemble = members_and_singles(config, n=2)
+    obs, a, r = random_inputs(config, 2 * 3, 2 * config.context_len)
     with torch.no_grad():
         cache = ensemble.new_cache(6)
         together = torch.stack([ensemble.step(cache, obs[:, t], a[:, t], r[:, t]) for t in range(obs.shape[1])], 1)

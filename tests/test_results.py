@@ -124,7 +124,9 @@ def test_deviations_read_the_recorded_settings():
     rows = results.deviations({n: record(n, settings=s) for n, s in settings.items()})
     by_aspect = {r["aspect"]: r for r in rows}
     assert "1.1M" in by_aspect["model"]["paper"]
-    assert "bandit: 2 layers, width 32" in by_aspect["model"]["this book"] and "Dark Room: 2 layers, width 64" in by_aspect["model"]["this book"]
+    bandit, dark_room = by_aspect["model"]["this book"].split("; ")
+    assert bandit.startswith("bandit: 2 layers, width 64") and bandit.endswith("context 100 steps, reward embedded per action")
+    assert dark_room.startswith("Dark Room: 2 layers, width 64") and "per action" not in dark_room
     assert "every 4th episode" in by_aspect["subsampling"]["this book"]
     assert "520 histories of 100 episodes" in by_aspect["learning histories"]["this book"]  # 65 goals x 8
     assert results.deviations({})[0]["this book"] == "—"
