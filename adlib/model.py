@@ -358,13 +358,10 @@ class ADTransformer(nn.Module):
             obs_embedding = self.row_embedding(obs // c.grid_size) + self.col_embedding(obs % c.grid_size)
         else:
             obs_embedding = self.obs_embedding(obs)
-        x = (
-            obs_embedding
-            + self.action_embedding(prev_actions)
-            + self.reward_embedding(prev_rewards.to(self.head.weight.dtype).unsqueeze(-1))
-        )
+        rewards = prev_rewards.to(self.head.weight.dtype).unsqueeze(-1)  # [N, T, 1]
+        x = obs_embedding + self.action_embedding(prev_actions) + self.reward_embedding(rewards)
         if c.reward_by_action:
-            x = x + prev_rewards.to(x.dtype).unsqueeze(-1) * self.reward_by_action_embedding(prev_actions)
+            x = x + rewards * self.reward_by_action_embedding(prev_actions)
         return self.embed_dropout(x)
 
     def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor,

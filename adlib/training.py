@@ -375,13 +375,15 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
                 process.wait()
     tokens = sum(r["tokens"] for r in results.values())
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
+    def model(arrays, model_config) -> ADTransformer:
+        return _model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")
+
     trained = []
     for i, (model_config, _, _) in enumerate(runs):
         r = results[i]
-        model = lambda arrays: _model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")  # noqa: E731
         trained.append(TrainedRun(
-            model=model(r["model"]),
-            checkpoints={s: model(arrays) for s, arrays in r["checkpoints"].items()},
+            model=model(r["model"], model_config),
+            checkpoints={s: model(arrays, model_config) for s, arrays in r["checkpoints"].items()},
             losses=r["losses"], run_dir=run_dirs[i] if use_cache else None, from_cache=False,
             tokens_per_second=tokens_per_second, trained_together=n_workers, tokens_trained=r["tokens"],
         ))
