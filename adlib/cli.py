@@ -1,10 +1,13 @@
-"""Command line: ``adlib run`` executes notebooks in batch, ``adlib baselines`` prints bandit baselines.
+"""Command line: ``adlib run`` executes notebooks in batch, ``adlib baselines`` prints bandit baselines,
+``adlib trial`` trains and tests one variant of a chapter-5 model.
 
 Examples::
 
     adlib run --scale small                       # every notebook, small scale, into _build/executed
     adlib run notebooks/01_bandit.ipynb -p seed 3 # one notebook with a parameter override
     adlib baselines --n-bandits 32000 --steps 100
+    adlib trial hard --steps 3000                 # chapter 5's Dark Room Hard AD, twice the optimiser steps
+    adlib trial key-to-door --context-len 250 --batch-size 32
 """
 
 from __future__ import annotations
@@ -57,6 +60,53 @@ def print_baselines(args) -> int:
     return 0
 
 
+def run_trial(args) -> int:
+    """Train one AD model of chapter 5 with some settings changed and test it on the held-out tasks.
+
+    Everything not named on the command line is the chapter's setting at ``--scale``; the model is
+    trained afresh (not cached), with training seed ``--seed``, and acts with sampled actions.
+    """
+    import dataclasses
+
+    from . import data, evaluation, training
+    from .experiments import harder_rooms_experiment
+
+    X = harder_rooms_experiment(args.scale)
+    hard = args.room == "hard"
+    source = X.hard_source if hard else X.key_door_source
+    if args.histories is not None:
+        source = dataclasses.replace(source, **{"histories_per_goal" if hard else "histories_per_pair": args.histories})
+    model = dataclasses.replace(X.hard_model if hard else X.key_door_model,
+                                **{k: v for k, v in (("context_len", args.context_len), ("n_layers", args.layers)) if v is not None})
+    steps = args.steps or X.train.steps
+    train = dataclasses.replace(X.train, seed=args.seed, steps=steps, warmup_steps=max(1, steps // 15),
+                                batch_size=args.batch_size or X.train.batch_size)
+    histories = data.darkroom_histories(source) if hard else data.key_to_door_histories(source)
+    start = time.perf_counter()
+    run = training.train(model, train, histories, use_cache=False)
+    trained = time.perf_counter() - start
+    policy = [evaluation.InContextPolicy(run.model)]
+    if hard:
+        ev = evaluation.evaluate_on_goals(policy, X.hard_test_goals, X.eval_episodes, args.eval_seeds, seed=500,
+                                          size=X.hard_size, horizon=X.hard_horizon, hard=True)
+        per_episode, unit = ev.rate(1).mean(axis=0), "success rate"
+    else:
+        ev = evaluation.evaluate_on_key_doors(policy, np.array(X.key_door_test_pairs), X.eval_episodes, args.eval_seeds,
+                                              seed=500, size=X.key_door_size, horizon=X.key_door_horizon)
+        per_episode, unit = ev.returns.mean(axis=(0, 1)), "return (of 2)"
+    print(f"{args.room}: {histories.n_histories} histories, context {model.context_len}, {model.n_layers} layers, "
+          f"{steps} steps of {train.batch_size} windows, training seed {args.seed}: {trained:.0f} s "
+          f"({run.tokens_per_second:,.0f} tokens/s), final loss {run.losses[-20:].mean():.3f}")
+    k = min(10, X.eval_episodes // 2)  # the chapter's window for first and last episodes
+    print(f"{len(ev.optimal)} held-out tasks, {X.eval_episodes} episodes, sampled actions, {args.eval_seeds} evaluation "
+          f"seed(s): {unit} {per_episode[:k].mean():.3f} over the first {k} episodes, {per_episode[-k:].mean():.3f} over "
+          f"the last {k}")
+    if not hard:
+        print(f"last {k} episodes: key found {ev.rate(1).mean(axis=0)[-k:].mean():.2f}, "
+              f"door after it {ev.rate(2).mean(axis=0)[-k:].mean():.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="adlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,8 +123,22 @@ def main(argv=None) -> int:
     base.add_argument("--steps", type=int, default=100)
     base.add_argument("--seed", type=int, default=0)
     base.set_defaults(func=print_baselines)
+    trial = sub.add_parser("trial", help="train and test one variant of a chapter-5 model")
+    trial.add_argument("room", choices=("hard", "key-to-door"))
+    trial.add_argument("--steps", type=int, help="optimiser steps (default: the chapter's)")
+    trial.add_argument("--context-len", type=int, help="steps of context the model reads")
+    trial.add_argument("--batch-size", type=int, help="windows per optimiser step")
+    trial.add_argument("--layers", type=int, help="transformer layers")
+    trial.add_argument("--histories", type=int, help="learning histories per training goal (hard) or pair")
+    trial.add_argument("--seed", type=int, default=0, help="training seed")
+    trial.add_argument("--scale", choices=("small", "full"), default="full", help="the chapter's data and budget")
+    trial.add_argument("--eval-seeds", type=int, default=2, help="evaluation seeds (sampled actions)")
+    trial.set_defaults(func=run_trial)
     args = parser.parse_args(argv)
-    if getattr(args, "arms", 2) < 2 or getattr(args, "steps", 1) < 1 or getattr(args, "n_bandits", 1) < 1:
+    given = [getattr(args, k, None) for k in ("steps", "context_len", "batch_size", "layers", "histories", "eval_seeds")]
+    if args.command == "trial" and any(v is not None and v < 1 for v in given):
+        parser.error("--steps, --context-len, --batch-size, --layers, --histories and --eval-seeds must be >= 1")
+    if args.command == "baselines" and (args.arms < 2 or args.steps < 1 or args.n_bandits < 1):
         parser.error("--arms must be >= 2, --steps and --n-bandits >= 1")
     return args.func(args)
 

@@ -8,6 +8,7 @@ and seed and they share common random numbers (see :mod:`adlib.envs`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -596,6 +597,27 @@ class GridEvaluation:
         """
         first = first_success_episodes(self.returns, at_least)  # [n_runs, n_tasks], inf: never
         return self.per_unit(np.where(np.isfinite(first), first, self.returns.shape[2] + 1).mean(axis=1))
+
+    def ever_succeeded(self, at_least: float = 1.0) -> np.ndarray:
+        """``[n_units]`` share of tasks on which some episode's return reached ``at_least``."""
+        return self.per_unit((self.returns >= at_least).any(axis=2).mean(axis=1))
+
+    def success_after(self, previous_succeeded: bool, at_least: float = 1.0) -> np.ndarray:
+        """``[n_units]`` share of episodes with a return >= ``at_least`` among those whose previous
+        episode on the same task did (``previous_succeeded=True``: how well a find is kept) or did
+        not (``False``: how often a success comes after a miss).
+
+        Pooled over each run's tasks and episodes; ``nan`` for a run with no such episode.
+        """
+        hit = self.returns >= at_least
+        before, now = hit[:, :, :-1], hit[:, :, 1:]
+        chosen = before if previous_succeeded else ~before
+        counts = chosen.sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_run = np.where(counts > 0, (now & chosen).sum(axis=(1, 2)) / counts, np.nan)
+        with warnings.catch_warnings():  # a group whose runs are all nan is nan, as documented
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self.per_unit(per_run)
 
     @staticmethod
     def mean_std(per_group: np.ndarray) -> tuple[float, float]:

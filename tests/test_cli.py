@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from adlib.cli import main
@@ -22,3 +24,19 @@ def test_bad_arguments_exit_with_a_message(capsys):
 def test_run_rejects_missing_notebook(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.ipynb"), "--output-dir", str(tmp_path)]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("room", ["hard", "key-to-door"])
+def test_trial_trains_a_variant_and_reports_held_out_results(room, capsys):
+    assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--eval-seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "context 24, 1 layers, 4 steps of 64 windows" in out
+    first, last = map(float, re.search(r"([0-9.]+) over the first \d+ episodes, ([0-9.]+) over the last \d+", out).groups())
+    assert 0 <= first <= (1 if room == "hard" else 2) and 0 <= last <= (1 if room == "hard" else 2)
+    assert ("door after it" in out) == (room == "key-to-door")
+
+
+def test_trial_rejects_a_non_positive_setting(capsys):
+    with pytest.raises(SystemExit):
+        main(["trial", "hard", "--steps", "0"])
+    assert "must be >= 1" in capsys.readouterr().err

@@ -216,6 +216,19 @@ def test_grid_evaluation_rates_and_first_success_known_values():
         ev.mean_lengths()
 
 
+def test_success_after_a_success_and_after_a_miss_known_values():
+    # run 0: two tasks; task 0 hits 1 1 0 1, task 1 misses 0 0 0 0; run 1 always hits
+    returns = np.array([[[1, 1, 0, 1], [0, 0, 0, 0]], [[1, 1, 1, 1], [1, 1, 1, 1]]], dtype=float)
+    ev = GridEvaluation(returns, np.array([1.0, 1.0]), np.zeros((2, 2, 4), dtype=np.int16), np.array([0, 1]))
+    # run 0 after a hit: (hit, miss) -> 1/2; after a miss: (hit) + (miss, miss, miss) -> 1/4
+    np.testing.assert_allclose(ev.success_after(True), [0.5, 1.0])
+    after_miss = ev.success_after(False)
+    assert after_miss[0] == 0.25 and np.isnan(after_miss[1])  # run 1 never missed
+    np.testing.assert_array_equal(ev.ever_succeeded(), [0.5, 1.0])
+    two_thresholds = GridEvaluation(returns * 2, np.array([2.0, 2.0]), ev.observations, ev.groups)
+    np.testing.assert_allclose(two_thresholds.success_after(True, at_least=2), ev.success_after(True))
+
+
 def test_steps_to_reach_with_episode_lengths():
     assert steps_to_reach([0.1, 0.5, 0.9], 0.8, 20) == 60
     assert steps_to_reach([0.1, 0.5, 0.9], 0.8, [20, 10, 5]) == 35
