@@ -78,9 +78,10 @@ def run_trial(args) -> int:
         source = dataclasses.replace(source, **{"histories_per_goal" if hard else "histories_per_pair": args.histories})
     model = dataclasses.replace(X.hard_model if hard else X.key_door_model,
                                 **{k: v for k, v in (("context_len", args.context_len), ("n_layers", args.layers)) if v is not None})
-    steps = args.steps or X.train.steps
-    train = dataclasses.replace(X.train, seed=args.seed, steps=steps, warmup_steps=max(1, steps // 15),
-                                batch_size=args.batch_size or X.train.batch_size)
+    base = X.hard_train if hard else X.key_door_train
+    steps = args.steps or base.steps
+    train = dataclasses.replace(base, seed=args.seed, steps=steps, warmup_steps=max(1, steps // 15),
+                                batch_size=args.batch_size or base.batch_size)
     histories = data.darkroom_histories(source) if hard else data.key_to_door_histories(source)
     start = time.perf_counter()
     run = training.train(model, train, histories, use_cache=False)

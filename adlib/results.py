@@ -364,7 +364,8 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     row("training", "batch 128, Adam, cosine schedule peaking at 3e-4", [
         bandit and f"bandit: {bandit['train']['steps']:,} steps of batch {bandit['train']['batch_size']}, peak {bandit['train']['lr']:g}",
         room and f"Dark Room: {room['train']['steps']:,} steps of batch {room['train']['batch_size']}, peak {room['train']['lr']:g}",
-        harder and f"harder rooms: {harder['train']['steps']:,} steps of batch {harder['train']['batch_size']}, peak {harder['train']['lr']:g}",
+        *[harder and f"{room_name}: {harder[key]['steps']:,} steps of batch {harder[key]['batch_size']}, peak {harder[key]['lr']:g}"
+          for room_name, key in (("Dark Room Hard", "hard_train"), ("Key-to-Door", "key_door_train"))],
     ])
     row("source algorithm", "A3C (dark rooms), distributed DQN (Watermaze), UCB (bandits)", [
         bandit and "bandit: optimistic greedy (1a3orn's source) and Thompson sampling",

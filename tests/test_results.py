@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from adlib import plotting, results, runtime
-from adlib.experiments import bandit_experiment, darkroom_experiment
+from adlib.experiments import bandit_experiment, darkroom_experiment, harder_rooms_experiment
 from adlib.artifacts import to_jsonable
 
 
@@ -130,6 +130,10 @@ def test_deviations_read_the_recorded_settings():
     assert "every 4th episode" in by_aspect["subsampling"]["this book"]
     assert "520 histories of 100 episodes" in by_aspect["learning histories"]["this book"]  # 65 goals x 8
     assert results.deviations({})[0]["this book"] == "—"
+    harder = results.deviations({"05_harder_dark_rooms": record("05_harder_dark_rooms", settings=to_jsonable(harder_rooms_experiment("full")))})
+    training = {r["aspect"]: r for r in harder}["training"]["this book"]
+    assert training == "Dark Room Hard: 3,000 steps of batch 64, peak 0.003; Key-to-Door: 1,500 steps of batch 64, peak 0.003"
+    assert "Dark Room Hard: 996 histories of 150 episodes" in {r["aspect"]: r for r in harder}["learning histories"]["this book"]
 
 
 def test_flatten_and_format_seconds():
