@@ -6,7 +6,7 @@ Examples::
     adlib run --scale small                       # every notebook, small scale, into _build/executed
     adlib run notebooks/01_bandit.ipynb -p seed 3 # one notebook with a parameter override
     adlib baselines --n-bandits 32000 --steps 100
-    adlib trial hard --steps 3000                 # chapter 5's Dark Room Hard AD, twice the optimiser steps
+    adlib trial hard --histories 8 --steps 6000   # chapter 5's Dark Room Hard AD, twice its data and steps
     adlib trial key-to-door --context-len 250 --batch-size 32
 """
 
