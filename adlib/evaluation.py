@@ -602,12 +602,13 @@ class GridEvaluation:
         """``[n_units]`` share of tasks on which some episode's return reached ``at_least``."""
         return self.per_unit((self.returns >= at_least).any(axis=2).mean(axis=1))
 
-    def success_after(self, previous_succeeded: bool, at_least: float = 1.0) -> np.ndarray:
+    def success_after(self, *, previous_succeeded: bool, at_least: float = 1.0) -> np.ndarray:
         """``[n_units]`` share of episodes with a return >= ``at_least`` among those whose previous
         episode on the same task did (``previous_succeeded=True``: how well a find is kept) or did
         not (``False``: how often a success comes after a miss).
 
-        Pooled over each run's tasks and episodes; ``nan`` for a run with no such episode.
+        Pooled over each run's tasks and episodes. A run with no such episode is left out of its
+        unit's mean; a unit whose runs have none is ``nan``.
         """
         hit = self.returns >= at_least
         before, now = hit[:, :, :-1], hit[:, :, 1:]
@@ -615,8 +616,8 @@ class GridEvaluation:
         counts = chosen.sum(axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             per_run = np.where(counts > 0, (now & chosen).sum(axis=(1, 2)) / counts, np.nan)
-        with warnings.catch_warnings():  # a group whose runs are all nan is nan, as documented
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings():  # the mean of a unit whose runs are all nan is nan, as said above
+            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             return self.per_unit(per_run)
 
     @staticmethod

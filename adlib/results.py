@@ -364,8 +364,10 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     row("training", "batch 128, Adam, cosine schedule peaking at 3e-4", [
         bandit and f"bandit: {bandit['train']['steps']:,} steps of batch {bandit['train']['batch_size']}, peak {bandit['train']['lr']:g}",
         room and f"Dark Room: {room['train']['steps']:,} steps of batch {room['train']['batch_size']}, peak {room['train']['lr']:g}",
-        *[harder and f"{room_name}: {harder[key]['steps']:,} steps of batch {harder[key]['batch_size']}, peak {harder[key]['lr']:g}"
-          for room_name, key in (("Dark Room Hard", "hard_train"), ("Key-to-Door", "key_door_train"))],
+        harder and (f"Dark Room Hard: {harder['hard_budget']['steps']:,} steps of batch {harder['hard_budget']['batch_size']}, "
+                    f"peak {harder['hard_budget']['lr']:g}"),
+        harder and (f"Key-to-Door: {harder['key_door_budget']['steps']:,} steps of batch "
+                    f"{harder['key_door_budget']['batch_size']}, peak {harder['key_door_budget']['lr']:g}"),
     ])
     row("source algorithm", "A3C (dark rooms), distributed DQN (Watermaze), UCB (bandits)", [
         bandit and "bandit: optimistic greedy (1a3orn's source) and Thompson sampling",

@@ -28,15 +28,20 @@ def test_run_rejects_missing_notebook(tmp_path, capsys):
 
 @pytest.mark.parametrize("room", ["hard", "key-to-door"])
 def test_trial_trains_a_variant_and_reports_held_out_results(room, capsys):
-    assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--eval-seeds", "1"]) == 0
+    assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--histories", "2",
+                 "--batch-size", "8", "--eval-seeds", "1"]) == 0
     out = capsys.readouterr().out
-    assert "context 24, 1 layers, 4 steps of 64 windows" in out
-    first, last = map(float, re.search(r"([0-9.]+) over the first \d+ episodes, ([0-9.]+) over the last \d+", out).groups())
-    assert 0 <= first <= (1 if room == "hard" else 2) and 0 <= last <= (1 if room == "hard" else 2)
+    n_histories = 50 if room == "hard" else 120  # small scale: 25 training goals or 60 training pairs, x 2
+    assert f"{room}: {n_histories} histories, context 24, 1 layers, 4 steps of 8 windows, training seed 0" in out
+    assert "6 held-out tasks, 6 episodes, sampled actions, 1 evaluation seed(s)" in out
+    first, last = map(float, re.search(r"([0-9.]+) over the first 3 episodes, ([0-9.]+) over the last 3", out).groups())
+    top = 1 if room == "hard" else 2
+    assert 0 <= first <= top and 0 <= last <= top
     assert ("door after it" in out) == (room == "key-to-door")
 
 
-def test_trial_rejects_a_non_positive_setting(capsys):
+@pytest.mark.parametrize("option,value", [("--steps", "0"), ("--context-len", "-1"), ("--histories", "0"), ("--eval-seeds", "0")])
+def test_trial_names_a_non_positive_setting(option, value, capsys):
     with pytest.raises(SystemExit):
-        main(["trial", "hard", "--steps", "0"])
-    assert "must be >= 1" in capsys.readouterr().err
+        main(["trial", "hard", option, value])
+    assert f"argument {option}: must be >= 1, got {value}" in capsys.readouterr().err

@@ -221,12 +221,19 @@ def test_success_after_a_success_and_after_a_miss_known_values():
     returns = np.array([[[1, 1, 0, 1], [0, 0, 0, 0]], [[1, 1, 1, 1], [1, 1, 1, 1]]], dtype=float)
     ev = GridEvaluation(returns, np.array([1.0, 1.0]), np.zeros((2, 2, 4), dtype=np.int16), np.array([0, 1]))
     # run 0 after a hit: (hit, miss) -> 1/2; after a miss: (hit) + (miss, miss, miss) -> 1/4
-    np.testing.assert_allclose(ev.success_after(True), [0.5, 1.0])
-    after_miss = ev.success_after(False)
+    np.testing.assert_allclose(ev.success_after(previous_succeeded=True), [0.5, 1.0])
+    after_miss = ev.success_after(previous_succeeded=False)
     assert after_miss[0] == 0.25 and np.isnan(after_miss[1])  # run 1 never missed
     np.testing.assert_array_equal(ev.ever_succeeded(), [0.5, 1.0])
-    two_thresholds = GridEvaluation(returns * 2, np.array([2.0, 2.0]), ev.observations, ev.groups)
-    np.testing.assert_allclose(two_thresholds.success_after(True, at_least=2), ev.success_after(True))
+    # two runs in one unit: a run without such episodes is left out of the unit's mean
+    three = np.concatenate([returns, returns[:1]])
+    grouped = GridEvaluation(three, ev.optimal, np.zeros((3, 2, 4), dtype=np.int16), np.array([0, 0, 1]))
+    np.testing.assert_allclose(grouped.success_after(previous_succeeded=False), [0.25, 0.25])
+    # Key-to-Door returns: 2 (door) is rarer than 1 (key), and kept differently
+    key_door = np.array([[[2, 1, 2, 2, 0]], [[1, 2, 1, 2, 1]]], dtype=float)
+    kd = GridEvaluation(key_door, np.array([2.0]), np.zeros((2, 1, 5), dtype=np.int16), np.array([0, 1]))
+    np.testing.assert_allclose(kd.success_after(previous_succeeded=True, at_least=2), [1 / 3, 0.0])  # 2->1, 2->2, 2->0; 2->1
+    np.testing.assert_allclose(kd.success_after(previous_succeeded=True, at_least=1), [3 / 4, 1.0])  # every >=1 then 0 once
 
 
 def test_steps_to_reach_with_episode_lengths():

@@ -214,8 +214,12 @@ def test_harder_dark_rooms_chapter_headline_numbers(executed):
     r = json.loads((results / "05_harder_dark_rooms.json").read_text())
     assert r["scale"] == "small" and r["runtime_seconds"] > 0
     for method in ("ad", "ed", "source", "random"):
-        for key in ("last_10_success",):
+        for key in ("last_10_success", "goals_ever_reached"):
             assert 0 <= r["hard"][method][key]["mean"] <= 1 and r["hard"][method][key]["std"] >= 0
+        # a goal reached in the last 10 episodes was reached at least once
+        assert r["hard"][method]["goals_ever_reached"]["mean"] >= r["hard"][method]["last_10_success"]["mean"] - 1e-9
+        for key in ("success_after_success", "success_after_miss"):  # None where some unit never had such an episode
+            assert r["hard"][method][key] is None or 0 <= r["hard"][method][key]["mean"] <= 1
         assert 0 <= r["key_to_door"][method]["last_10_return"]["mean"] <= 2
         door, key_found = r["key_to_door"][method]["last_10_door_rate"]["mean"], r["key_to_door"][method]["last_10_key_rate"]["mean"]
         assert 0 <= door <= key_found <= 1  # the door pays only after the key
