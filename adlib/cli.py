@@ -71,7 +71,7 @@ def run_trial(args) -> int:
     import dataclasses
 
     from . import data, evaluation, training
-    from .experiments import harder_rooms_experiment
+    from .experiments import grid_budget, harder_rooms_experiment
 
     X = harder_rooms_experiment(args.scale)
     hard = args.room == "hard"
@@ -86,8 +86,7 @@ def run_trial(args) -> int:
     model = dataclasses.replace(X.hard_model if hard else X.key_door_model, **model_changes)
     base = X.hard_budget if hard else X.key_door_budget
     steps = args.steps or base.steps
-    train = dataclasses.replace(base, seed=args.seed, steps=steps, warmup_steps=max(1, steps // 15),
-                                batch_size=args.batch_size or base.batch_size)
+    train = dataclasses.replace(grid_budget(steps, base.lr, args.batch_size or base.batch_size), seed=args.seed)
     histories = data.darkroom_histories(source) if hard else data.key_to_door_histories(source)
     start = time.perf_counter()
     run = training.train(model, train, histories, use_cache=False)
@@ -104,7 +103,7 @@ def run_trial(args) -> int:
     print(f"{args.room}: {histories.n_histories} histories, context {model.context_len}, {model.n_layers} layers, "
           f"{steps} steps of {train.batch_size} windows, training seed {args.seed}: {trained:.0f} s "
           f"({run.tokens_per_second:,.0f} tokens/s), final loss {run.losses[-20:].mean():.3f}")
-    k = min(10, X.eval_episodes // 2)  # the chapter's window for first and last episodes
+    k = X.window_episodes
     print(f"{len(ev.optimal)} held-out tasks, {X.eval_episodes} episodes, sampled actions, {args.eval_seeds} evaluation "
           f"seed(s): {unit} {per_episode[:k].mean():.3f} over the first {k} episodes, {per_episode[-k:].mean():.3f} over "
           f"the last {k}")

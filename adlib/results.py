@@ -361,13 +361,14 @@ def deviations(records: dict[str, dict]) -> list[dict]:
         harder and f"Dark Room Hard: {_model_text(harder['hard_model'])}",
         harder and f"Key-to-Door: {_model_text(harder['key_door_model'])}",
     ])
+    def budget(name, train):
+        return f"{name}: {train['steps']:,} steps of batch {train['batch_size']}, peak {train['lr']:g}"
+
     row("training", "batch 128, Adam, cosine schedule peaking at 3e-4", [
-        bandit and f"bandit: {bandit['train']['steps']:,} steps of batch {bandit['train']['batch_size']}, peak {bandit['train']['lr']:g}",
-        room and f"Dark Room: {room['train']['steps']:,} steps of batch {room['train']['batch_size']}, peak {room['train']['lr']:g}",
-        harder and (f"Dark Room Hard: {harder['hard_budget']['steps']:,} steps of batch {harder['hard_budget']['batch_size']}, "
-                    f"peak {harder['hard_budget']['lr']:g}"),
-        harder and (f"Key-to-Door: {harder['key_door_budget']['steps']:,} steps of batch "
-                    f"{harder['key_door_budget']['batch_size']}, peak {harder['key_door_budget']['lr']:g}"),
+        bandit and budget("bandit", bandit["train"]),
+        room and budget("Dark Room", room["train"]),
+        harder and budget("Dark Room Hard", harder["hard_budget"]),
+        harder and budget("Key-to-Door", harder["key_door_budget"]),
     ])
     row("source algorithm", "A3C (dark rooms), distributed DQN (Watermaze), UCB (bandits)", [
         bandit and "bandit: optimistic greedy (1a3orn's source) and Thompson sampling",

@@ -375,6 +375,7 @@ def _train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: boo
                 process.wait()
     tokens = sum(r["tokens"] for r in results.values())
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
+
     def model(arrays, model_config) -> ADTransformer:
         return _model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")
 
