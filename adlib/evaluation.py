@@ -620,6 +620,51 @@ class GridEvaluation:
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             return self.per_unit(per_run)
 
+    def moves_toward_known_cell(self, cells, size: int, window: int) -> np.ndarray:
+        """``[n_units]`` share of moves that bring the agent closer to its task's cell (``cells[g]``,
+        e.g. Key-to-Door's key) among the moves it makes *knowing* where that cell is: the cell
+        was reached in an earlier episode, at most ``window - 1`` steps before (so a model with a
+        ``window``-step context still has it in view), and not yet in this episode.
+
+        Meant for a cell that pays on the first visit of an episode and does not end it (the
+        key), so a visit is a rewarded step the agent can see. Distances are Manhattan distances
+        in a ``size`` x ``size`` room; a move that ends an episode is not counted (the next cell
+        is a new start). A run with no such move is left out of its unit's mean.
+        """
+        if self.lengths is None:
+            raise ValueError("moves_toward_known_cell needs the episode lengths of the evaluation")
+        if window < 1:
+            raise ValueError(f"window must be >= 1 step, got {window}")
+        cells = np.asarray(cells)
+        if cells.shape != (self.returns.shape[1],):
+            raise ValueError(f"need one cell per task ({self.returns.shape[1]}), got shape {cells.shape}")
+        obs = self.observations.astype(np.int64)  # [R, G, T]
+        R, G, T = obs.shape
+        rows, cols = np.divmod(obs, size)
+        target_rows, target_cols = np.divmod(cells, size)
+        distance = np.abs(rows - target_rows[None, :, None]) + np.abs(cols - target_cols[None, :, None])  # [R, G, T]
+        stops = np.cumsum(self.lengths, axis=2)  # [R, G, E] one past each episode's last step
+        last_step = np.zeros((R, G, T), dtype=bool)  # True at the step that ends an episode
+        np.put_along_axis(last_step, stops - 1, True, axis=2)
+        ran = np.arange(T)[None, None, :] < stops[:, :, -1:]  # steps a chunk did not run are padding
+        reached = np.zeros((R, G), dtype=bool)  # the cell was reached in the current episode
+        seen_at = np.full((R, G), -(T + window))  # step of the last rewarded visit
+        counted, closer = np.zeros(R), np.zeros(R)
+        for t in range(T - 1):
+            if t > 0:
+                reached &= ~last_step[:, :, t - 1]
+            arrives = (distance[:, :, t] == 0) & ~reached
+            reached |= arrives
+            seen_at = np.where(arrives, t, seen_at)
+            known = ~reached & (t - seen_at < window) & ~last_step[:, :, t] & ran[:, :, t + 1]
+            counted += known.sum(axis=1)
+            closer += (known & (distance[:, :, t + 1] < distance[:, :, t])).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_run = np.where(counted > 0, closer / counted, np.nan)
+        with warnings.catch_warnings():  # a unit whose runs all had no such move is nan
+            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+            return self.per_unit(per_run)
+
     @staticmethod
     def mean_std(per_group: np.ndarray) -> tuple[float, float]:
         """(mean, std over groups) of ``[n_groups]`` values."""

@@ -236,6 +236,38 @@ def test_success_after_a_success_and_after_a_miss_known_values():
     np.testing.assert_allclose(kd.success_after(previous_succeeded=True, at_least=1), [3 / 4, 1.0])  # every >=1 then 0 once
 
 
+def test_moves_toward_a_known_cell_known_values():
+    # A 3x3 room, the key on cell 0 (top left). Episode 1 (3 steps) ends standing on the key;
+    # episode 2 (4 steps) starts elsewhere, and each run then moves as written.
+    first = [4, 1, 0]
+    obs = np.array([[first + [4, 5, 2, 1]],  # away (2 -> 3), closer (3 -> 2), closer (2 -> 1): 2 of 3
+                    [first + [1, 0, 3, 6]],  # closer (1 -> 0), then the key is reached: later moves do not count
+                    [[4, 5, 2, 1, 4, 5, 2]]], dtype=np.int16)  # never reaches the key: nothing counts
+    lengths = np.array([[[3, 4]], [[3, 4]], [[3, 4]]])
+    ev = GridEvaluation(np.zeros((3, 1, 2)), np.array([2.0]), obs, np.array([0, 1, 2]), lengths)
+    toward = ev.moves_toward_known_cell([0], size=3, window=100)
+    np.testing.assert_allclose(toward[:2], [2 / 3, 1.0])
+    assert np.isnan(toward[2])
+    # The key must still be in view: 2 steps of window see it at step 3 only (1 step after), 3 steps at steps 3 and 4.
+    assert ev.moves_toward_known_cell([0], size=3, window=2)[0] == 0.0
+    assert ev.moves_toward_known_cell([0], size=3, window=3)[0] == 0.5
+    with pytest.raises(ValueError, match="one cell per task"):
+        ev.moves_toward_known_cell([0, 1], size=3, window=10)
+    with pytest.raises(ValueError, match="window"):
+        ev.moves_toward_known_cell([0], size=3, window=0)
+    with pytest.raises(ValueError, match="episode lengths"):
+        GridEvaluation(ev.returns, ev.optimal, obs, ev.groups).moves_toward_known_cell([0], size=3, window=10)
+
+
+def test_moves_toward_the_key_separates_the_expert_from_random_moves():
+    pairs = np.array([[0, 80], [40, 8], [72, 4]])
+    keys, doors = (np.stack(np.divmod(np.tile(pairs[:, i], 2), 9), axis=1) for i in (0, 1))
+    expert = evaluate_on_key_doors([KeyToDoorExpert(keys, doors)], pairs, n_episodes=6, n_eval_seeds=2, seed=0)
+    assert expert.moves_toward_known_cell(pairs[:, 0], size=9, window=100)[0] == 1.0  # a shortest path to the key
+    wander = evaluate_on_key_doors([RandomPolicy(5)], pairs, n_episodes=30, n_eval_seeds=2, seed=0)
+    assert 0.2 < wander.moves_toward_known_cell(pairs[:, 0], size=9, window=100).mean() < 0.5
+
+
 def test_steps_to_reach_with_episode_lengths():
     assert steps_to_reach([0.1, 0.5, 0.9], 0.8, 20) == 60
     assert steps_to_reach([0.1, 0.5, 0.9], 0.8, [20, 10, 5]) == 35

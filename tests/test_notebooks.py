@@ -223,6 +223,8 @@ def test_harder_dark_rooms_chapter_headline_numbers(executed):
         assert 0 <= r["key_to_door"][method]["last_10_return"]["mean"] <= 2
         door, key_found = r["key_to_door"][method]["last_10_door_rate"]["mean"], r["key_to_door"][method]["last_10_key_rate"]["mean"]
         assert 0 <= door <= key_found <= 1  # the door pays only after the key
+        toward = r["key_to_door"][method]["moves_toward_known_key"]  # None where some unit never knew where the key was
+        assert toward is None or 0 <= toward["mean"] <= 1
     # The source really learns: later episodes of its histories beat its first ones.
     h = r["source_histories"]
     assert h["hard_success_last_10"] > h["hard_success_first_10"]
