@@ -620,16 +620,21 @@ class GridEvaluation:
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             return self.per_unit(per_run)
 
-    def moves_toward_known_cell(self, cells, size: int, window: int) -> np.ndarray:
+    def moves_toward_known_cell(self, cells: np.ndarray, size: int, window: int) -> np.ndarray:
         """``[n_units]`` share of moves that bring the agent closer to its task's cell (``cells[g]``,
-        e.g. Key-to-Door's key) among the moves it makes *knowing* where that cell is: the cell
-        was reached in an earlier episode, at most ``window - 1`` steps before (so a model with a
-        ``window``-step context still has it in view), and not yet in this episode.
+        e.g. Key-to-Door's key) while a paid visit to that cell is in view: the agent moved onto
+        it in an earlier episode, at most ``window - 1`` steps before (so a model attending over
+        its last ``window`` steps has that step in its attention window), and has not reached it
+        yet in this episode.
 
         Meant for a cell that pays on the first visit of an episode and does not end it (the
-        key), so a visit is a rewarded step the agent can see. Distances are Manhattan distances
-        in a ``size`` x ``size`` room; a move that ends an episode is not counted (the next cell
-        is a new start). A run with no such move is left out of its unit's mean.
+        key). A visit pays only when a move lands on the cell: an episode that *starts* on it
+        is not a paid visit, and a paid move that ends an episode (its time limit) is missed,
+        which only leaves moves out. Moves made from the cell itself, and moves that end an
+        episode (the next cell is a new start), are not counted. Distances are Manhattan
+        distances in a ``size`` x ``size`` room. The share is over moves, so a long wandering
+        episode weighs more than a short walk back. A run with no such move is left out of its
+        unit's mean; a unit whose runs have none is ``nan``.
         """
         if self.lengths is None:
             raise ValueError("moves_toward_known_cell needs the episode lengths of the evaluation")
@@ -651,12 +656,13 @@ class GridEvaluation:
         seen_at = np.full((R, G), -(T + window))  # step of the last rewarded visit
         counted, closer = np.zeros(R), np.zeros(R)
         for t in range(T - 1):
-            if t > 0:
-                reached &= ~last_step[:, :, t - 1]
-            arrives = (distance[:, :, t] == 0) & ~reached
+            first = np.ones((R, G), dtype=bool) if t == 0 else last_step[:, :, t - 1]  # a new episode starts at t
+            reached &= ~first
+            on_cell = distance[:, :, t] == 0
+            arrives = on_cell & ~reached & ~first  # moved onto it: a paid visit
             reached |= arrives
             seen_at = np.where(arrives, t, seen_at)
-            known = ~reached & (t - seen_at < window) & ~last_step[:, :, t] & ran[:, :, t + 1]
+            known = ~reached & ~on_cell & (t - seen_at < window) & ~last_step[:, :, t] & ran[:, :, t + 1]
             counted += known.sum(axis=1)
             closer += (known & (distance[:, :, t + 1] < distance[:, :, t])).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

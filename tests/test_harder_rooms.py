@@ -251,6 +251,14 @@ def test_moves_toward_a_known_cell_known_values():
     # The key must still be in view: 2 steps of window see it at step 3 only (1 step after), 3 steps at steps 3 and 4.
     assert ev.moves_toward_known_cell([0], size=3, window=2)[0] == 0.0
     assert ev.moves_toward_known_cell([0], size=3, window=3)[0] == 0.5
+    # Padding after a short run (zeros: the key's own cell) is not a visit, and a start on the key is not a paid one.
+    padded = np.array([[first + [4, 5, 0, 0]], [[0, 1, 0, 4, 1, 0, 3]], [[0, 1, 4, 4, 1, 0, 3]]], dtype=np.int16)
+    lengths = np.array([[[3, 2]], [[3, 4]], [[3, 4]]])
+    short = GridEvaluation(np.zeros((3, 1, 2)), np.array([2.0]), padded, np.array([0, 1, 2]), lengths)
+    toward = short.moves_toward_known_cell([0], size=3, window=100)
+    assert toward[0] == 0.0  # only 4 -> 5 counts; 5 -> padding does not
+    assert toward[1] == 1.0  # starts on the key (unpaid), walks off and back (paid); then 4 -> 1 -> 0 in episode 2
+    assert np.isnan(toward[2])  # the start on the key never paid, so the key is not known before it is reached again
     with pytest.raises(ValueError, match="one cell per task"):
         ev.moves_toward_known_cell([0, 1], size=3, window=10)
     with pytest.raises(ValueError, match="window"):
