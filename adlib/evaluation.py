@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return
+from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return, distance_to_nearest
 from .model import ADTransformer
 from .runtime import quiet, timed
 from .sources import useful_moves
@@ -613,9 +613,13 @@ class GridEvaluation:
         hit = self.returns >= at_least
         before, now = hit[:, :, :-1], hit[:, :, 1:]
         chosen = before if previous_succeeded else ~before
-        counts = chosen.sum(axis=(1, 2))
+        return self._share_per_unit((now & chosen).sum(axis=(1, 2)), chosen.sum(axis=(1, 2)))
+
+    def _share_per_unit(self, hits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """``[n_units]`` mean over each unit's runs of ``hits / counts`` (``[n_runs]`` each); a run
+        with no count is left out, and a unit whose runs all have none is ``nan``."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_run = np.where(counts > 0, (now & chosen).sum(axis=(1, 2)) / counts, np.nan)
+            per_run = np.where(counts > 0, hits / counts, np.nan)
         with warnings.catch_warnings():  # the mean of a unit whose runs are all nan is nan, as said above
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             return self.per_unit(per_run)
@@ -643,11 +647,8 @@ class GridEvaluation:
         cells = np.asarray(cells)
         if cells.shape != (self.returns.shape[1],):
             raise ValueError(f"need one cell per task ({self.returns.shape[1]}), got shape {cells.shape}")
-        obs = self.observations.astype(np.int64)  # [R, G, T]
-        R, G, T = obs.shape
-        rows, cols = np.divmod(obs, size)
-        target_rows, target_cols = np.divmod(cells, size)
-        distance = np.abs(rows - target_rows[None, :, None]) + np.abs(cols - target_cols[None, :, None])  # [R, G, T]
+        R, G, T = self.observations.shape
+        distance = np.stack([distance_to_nearest(self.observations[:, g], [cells[g]], size) for g in range(G)], axis=1)  # [R, G, T]
         stops = np.cumsum(self.lengths, axis=2)  # [R, G, E] one past each episode's last step
         last_step = np.zeros((R, G, T), dtype=bool)  # True at the step that ends an episode
         np.put_along_axis(last_step, stops - 1, True, axis=2)
@@ -665,11 +666,7 @@ class GridEvaluation:
             known = ~reached & ~on_cell & (t - seen_at < window) & ~last_step[:, :, t] & ran[:, :, t + 1]
             counted += known.sum(axis=1)
             closer += (known & (distance[:, :, t + 1] < distance[:, :, t])).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_run = np.where(counted > 0, closer / counted, np.nan)
-        with warnings.catch_warnings():  # a unit whose runs all had no such move is nan
-            warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-            return self.per_unit(per_run)
+        return self._share_per_unit(closer, counted)
 
     @staticmethod
     def mean_std(per_group: np.ndarray) -> tuple[float, float]:

@@ -261,6 +261,8 @@ def test_moves_toward_a_known_cell_known_values():
     assert np.isnan(toward[2])  # the start on the key never paid, so the key is not known before it is reached again
     with pytest.raises(ValueError, match="one cell per task"):
         ev.moves_toward_known_cell([0, 1], size=3, window=10)
+    with pytest.raises(ValueError, match="cell indices in"):
+        ev.moves_toward_known_cell([9], size=3, window=10)  # a cell outside the 3x3 room
     with pytest.raises(ValueError, match="window"):
         ev.moves_toward_known_cell([0], size=3, window=0)
     with pytest.raises(ValueError, match="episode lengths"):
