@@ -26,14 +26,24 @@ def cache_dir() -> Path:
     return root
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Turn dataclasses, tuples and numpy scalars into plain JSON values."""
+def to_jsonable(obj: Any, for_hash: bool = False) -> Any:
+    """Turn dataclasses, tuples and numpy scalars into plain JSON values.
+
+    ``for_hash``: leave out every dataclass field whose ``metadata["hash_omit_if"]`` equals its
+    value. A field added to a config after artefacts were cached declares the value that means
+    "as before" this way, so adding it does not invalidate every cached artefact. The value is
+    fixed in the metadata rather than read from the field's default, so that changing a default
+    later still changes the hash.
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name), for_hash) for f in dataclasses.fields(obj)
+            if not (for_hash and "hash_omit_if" in f.metadata and getattr(obj, f.name) == f.metadata["hash_omit_if"])
+        }
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, for_hash) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, for_hash) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
         return obj.item()
     return obj
@@ -41,7 +51,7 @@ def to_jsonable(obj: Any) -> Any:
 
 def config_hash(*parts: Any) -> str:
     """A short stable hash of one or more configs (dataclasses, dicts, scalars)."""
-    blob = json.dumps(to_jsonable(list(parts)), sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(to_jsonable(list(parts), for_hash=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -83,6 +83,8 @@ def run_trial(args) -> int:
         model_changes["context_len"] = args.context_len
     if args.layers is not None:
         model_changes["n_layers"] = args.layers
+    if args.coordinates:
+        model_changes["coordinate_embedding"] = True
     model = dataclasses.replace(X.hard_model if hard else X.key_door_model, **model_changes)
     base = X.hard_budget if hard else X.key_door_budget
     steps = args.steps or base.steps
@@ -101,6 +103,7 @@ def run_trial(args) -> int:
                                               seed=500, size=X.key_door_size, horizon=X.key_door_horizon)
         per_episode, unit = ev.returns.mean(axis=(0, 1)), "return (of 2)"
     print(f"{args.room}: {histories.n_histories} histories, context {model.context_len}, {model.n_layers} layers, "
+          f"{'coordinates embedded, ' if model.coordinate_embedding else ''}"
           f"{steps} steps of {train.batch_size} windows, training seed {args.seed}: {trained:.0f} s "
           f"({run.tokens_per_second:,.0f} tokens/s), final loss {run.losses[-20:].mean():.3f}")
     k = X.window_episodes
@@ -146,6 +149,8 @@ def main(argv=None) -> int:
                        "100 key-to-door)")
     trial.add_argument("--batch-size", type=positive_int, help="windows per optimiser step (chapter: 64)")
     trial.add_argument("--layers", type=positive_int, help="transformer layers (chapter: 2)")
+    trial.add_argument("--coordinates", action="store_true",
+                       help="also embed each cell's row and column as numbers (ADConfig.coordinate_embedding; chapter: off)")
     trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard; chapter: 4) "
                        "or per (key, door) pair (key-to-door; chapter: 1)")
     trial.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")

@@ -27,7 +27,7 @@ seeds) that train and act together in one batch; see the comment above ``MemberL
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -72,6 +72,13 @@ class ADConfig:
     """0: observations are plain indices, one embedding each. g > 0: an observation is the
     cell ``row * g + col`` of a g x g grid and is embedded as row embedding + column embedding,
     i.e. the agent knows its (x, y) coordinates, as in the paper's Dark Room."""
+    coordinate_embedding: bool = field(default=False, metadata={"hash_omit_if": False})
+    """Grid models only: also add the cell's row and column *as numbers* (scaled to [-1, 1])
+    times two learned vectors. Learned row and column embeddings say which row a cell is in but
+    not that row 3 lies between rows 2 and 4; with the numbers, "which way is a remembered cell
+    from here" is a difference the model can form linearly, which walking back to a cell from a
+    random start needs. (Left out of cache hashes when off, so models cached before it existed
+    stay valid.)"""
 
     def __post_init__(self) -> None:
         for name in ("n_actions", "n_observations", "context_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -91,6 +98,10 @@ class ADConfig:
             raise ValueError(f"ADConfig.grid_size must be a non-negative integer, got {self.grid_size!r}")
         if not isinstance(self.reward_by_action, bool):
             raise ValueError(f"ADConfig.reward_by_action must be True or False, got {self.reward_by_action!r}")
+        if not isinstance(self.coordinate_embedding, bool):
+            raise ValueError(f"ADConfig.coordinate_embedding must be True or False, got {self.coordinate_embedding!r}")
+        if self.coordinate_embedding and self.grid_size < 2:
+            raise ValueError(f"ADConfig.coordinate_embedding needs a grid (grid_size >= 2), got grid_size={self.grid_size}")
         if self.grid_size and self.grid_size**2 != self.n_observations:
             raise ValueError(f"ADConfig.grid_size {self.grid_size} needs n_observations = {self.grid_size**2}, got {self.n_observations}")
         if self.rope_base <= 1:
@@ -286,6 +297,8 @@ class ADTransformer(nn.Module):
         if config.grid_size:
             self.row_embedding = MemberEmbedding(E, config.grid_size, d)
             self.col_embedding = MemberEmbedding(E, config.grid_size, d)
+            if config.coordinate_embedding:
+                self.coordinate_embedding = MemberLinear(E, 2, d)
         else:
             self.obs_embedding = MemberEmbedding(E, config.n_observations, d)
         self.action_embedding = MemberEmbedding(E, config.n_actions + 1, d)  # +1: "start"
@@ -355,7 +368,12 @@ class ADTransformer(nn.Module):
         if prev_actions.numel() and (prev_actions.min() < 0 or prev_actions.max() > c.n_actions):
             raise ValueError(f"previous actions must lie in [0, {c.n_actions}] ({c.n_actions} = start)")
         if c.grid_size:
-            obs_embedding = self.row_embedding(obs // c.grid_size) + self.col_embedding(obs % c.grid_size)
+            rows, cols = obs // c.grid_size, obs % c.grid_size
+            obs_embedding = self.row_embedding(rows) + self.col_embedding(cols)
+            if c.coordinate_embedding:
+                half = (c.grid_size - 1) / 2
+                coords = torch.stack([rows, cols], dim=-1).to(self.head.weight.dtype) / half - 1.0  # [N, T, 2] in [-1, 1]
+                obs_embedding = obs_embedding + self.coordinate_embedding(coords)
         else:
             obs_embedding = self.obs_embedding(obs)
         rewards = prev_rewards.to(self.head.weight.dtype).unsqueeze(-1)  # [N, T, 1]

@@ -146,7 +146,7 @@ def _load_model(path: Path, model_config: ADConfig, device) -> tuple[ADTransform
         ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise ValueError(f"checkpoint {path} is not an adlib checkpoint; delete it and run again to retrain")
-    if payload.get("model_config") != to_jsonable(model_config):
+    if payload.get("model_config") != to_jsonable(model_config, for_hash=True):
         raise ValueError(f"checkpoint {path} was saved for another model config")
     return _model_from_state(payload["model"], model_config, device), payload
 
@@ -463,7 +463,7 @@ def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool
         torch.set_rng_state(snap["torch_rng"])
         losses, start = [list(x) for x in snap["losses"]], snap["step"]
 
-    metas = [{"model_config": to_jsonable(model_config), "train_config": to_jsonable(c), "data": d.fingerprint} for c, d in members]
+    metas = [{"model_config": to_jsonable(model_config, for_hash=True), "train_config": to_jsonable(c), "data": d.fingerprint} for c, d in members]
     kept: dict[int, list[ADTransformer]] = {}  # step -> each member's weights, at the checkpoints reached in this call
     model.train()
     tokens = 0

@@ -26,13 +26,14 @@ def test_run_rejects_missing_notebook(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("room", ["hard", "key-to-door"])
-def test_trial_trains_a_variant_and_reports_held_out_results(room, capsys):
+@pytest.mark.parametrize("room,coordinates", [("hard", False), ("key-to-door", True)])
+def test_trial_trains_a_variant_and_reports_held_out_results(room, coordinates, capsys):
     assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--histories", "2",
-                 "--batch-size", "8", "--eval-seeds", "1"]) == 0
+                 "--batch-size", "8", "--eval-seeds", "1"] + ["--coordinates"] * coordinates) == 0
     out = capsys.readouterr().out
     n_histories = 50 if room == "hard" else 120  # small scale: 25 training goals or 60 training pairs, x 2
-    assert f"{room}: {n_histories} histories, context 24, 1 layers, 4 steps of 8 windows, training seed 0" in out
+    embedded = "coordinates embedded, " if coordinates else ""
+    assert f"{room}: {n_histories} histories, context 24, 1 layers, {embedded}4 steps of 8 windows, training seed 0" in out
     assert "6 held-out tasks, 6 episodes, sampled actions, 1 evaluation seed(s)" in out
     first, last = map(float, re.search(r"([0-9.]+) over the first 3 episodes, ([0-9.]+) over the last 3", out).groups())
     top = 1 if room == "hard" else 2

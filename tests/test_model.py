@@ -43,11 +43,13 @@ def test_every_config_field_changes_the_model(field):
     changed = {
         "n_observations": 4, "context_len": 5, "d_model": 24, "n_layers": 2, "n_heads": 4, "d_ff": 40,
         "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0, "grid_size": 2,
-        "reward_by_action": True,
+        "reward_by_action": True, "coordinate_embedding": True,
     }[field]
     base = dataclasses.replace(SMALL, dropout=0.0, attn_dropout=0.0)
     if field == "grid_size":  # a 2 x 2 grid has 4 observations
         base = dataclasses.replace(base, n_observations=4)
+    if field == "coordinate_embedding":  # needs a grid
+        base = dataclasses.replace(base, n_observations=4, grid_size=2)
     other = dataclasses.replace(base, **{field: changed})
     obs, a, r = random_inputs(base, 2, 16)
     torch.manual_seed(0)
@@ -79,6 +81,8 @@ def test_every_config_field_changes_the_model(field):
         (dict(rope_base=1.0), "rope_base"),
         (dict(grid_size=2), "needs n_observations = 4"),
         (dict(reward_by_action=1), "reward_by_action"),
+        (dict(coordinate_embedding=1), "coordinate_embedding must be True or False"),
+        (dict(coordinate_embedding=True), "needs a grid"),
     ],
 )
 def test_invalid_configs_raise(kwargs, match):
@@ -109,9 +113,13 @@ def test_sliding_window_limits_what_a_position_sees():
     assert not torch.allclose(y[:, 2:2 + c.context_len], y2[:, 2:2 + c.context_len])
 
 
-@pytest.mark.parametrize("reward_by_action", [False, True])
-def test_kv_cache_equals_full_rerun_including_when_window_slides(reward_by_action):
-    config = dataclasses.replace(SMALL, reward_by_action=reward_by_action)
+GRID = dataclasses.replace(SMALL, n_observations=9, grid_size=3)
+
+
+@pytest.mark.parametrize("config", [
+    SMALL, dataclasses.replace(SMALL, reward_by_action=True), GRID, dataclasses.replace(GRID, coordinate_embedding=True),
+], ids=["plain", "reward_by_action", "grid", "coordinate_embedding"])
+def test_kv_cache_equals_full_rerun_including_when_window_slides(config):
     m = ADTransformer(config).eval()
     T = 3 * config.context_len + 5  # the window slides many times
     obs, a, r = random_inputs(config, 4, T)
@@ -150,6 +158,24 @@ def test_reward_by_action_adds_the_reward_times_its_actions_vector():
     assert ADTransformer(c).n_parameters() == ADTransformer(SMALL).n_parameters() + 6 * c.d_model
 
 
+def test_coordinate_embedding_adds_row_and_column_scaled_to_minus_one_one():
+    """Known values on a 3 x 3 grid: with every other embedding zeroed, a token is (row', col') @ W + b,
+    where row' and col' are -1, 0, 1 for rows and columns 0, 1, 2."""
+    c = dataclasses.replace(GRID, coordinate_embedding=True)
+    m = ADTransformer(c).eval()
+    with torch.no_grad():
+        for table in (m.row_embedding, m.col_embedding, m.action_embedding, m.reward_embedding):
+            table.weight.zero_()
+        w_row, w_col = torch.arange(c.d_model, dtype=torch.float32), torch.ones(c.d_model)
+        m.coordinate_embedding.weight.copy_(torch.stack([w_row, w_col])[None])
+        m.coordinate_embedding.bias.fill_(0.5)
+        cells = torch.tensor([[0, 5, 7]])  # (row, col) = (0, 0), (1, 2), (2, 1)
+        tokens = m.embed(cells, torch.zeros_like(cells), torch.zeros(1, 3))
+    expected = torch.stack([-w_row - w_col, 0 * w_row + w_col, w_row + 0 * w_col]) + 0.5
+    torch.testing.assert_close(tokens[0], expected)
+    assert ADTransformer(c).n_parameters() == ADTransformer(GRID).n_parameters() + 3 * c.d_model  # [2, d] weight + [d] bias
+
+
 def test_bad_input_shapes_and_values_raise():
     m = ADTransformer(SMALL)
     obs, a, r = random_inputs(SMALL, 2, 5)
@@ -175,7 +201,7 @@ def members_and_singles(config, n=3):
 
 
 def test_members_compute_exactly_what_each_model_computes_alone():
-    for config in (SMALL, dataclasses.replace(SMALL, n_observations=9, grid_size=3)):
+    for config in (SMALL, GRID, dataclasses.replace(GRID, coordinate_embedding=True)):
         singles, ensemble = members_and_singles(config)
         assert ensemble.n_members == 3 and ensemble.n_parameters() == singles[0].n_parameters()
         obs, a, r = random_inputs(config, 3 * 4, 2 * config.context_len + 3)  # the window slides too

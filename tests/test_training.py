@@ -110,6 +110,23 @@ def test_checkpoint_for_another_config_is_rejected(isolated_cache):
         _load_model(run.run_dir / "final.pt", dataclasses.replace(MODEL, d_ff=32), "cpu")
 
 
+def test_checkpoints_from_before_a_new_model_option_still_load(isolated_cache):
+    """ADConfig.coordinate_embedding came after models were cached: off, it is left out of the run's hash
+    and of the checkpoint's recorded config, so those models load; on, it is another model."""
+    grid = dataclasses.replace(MODEL, n_observations=4, grid_size=2)
+    cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1)
+    run = train(grid, cfg, oracle_data(), progress=False)
+    from adlib.training import _load_model, run_directory
+
+    _, payload = _load_model(run.run_dir / "final.pt", grid, "cpu")
+    assert "coordinate_embedding" not in payload["model_config"]
+    assert train(grid, cfg, oracle_data(), progress=False).from_cache
+    coords = dataclasses.replace(grid, coordinate_embedding=True)
+    assert run_directory(coords, cfg, oracle_data()) != run.run_dir
+    with pytest.raises(ValueError, match="another model config"):
+        _load_model(run.run_dir / "final.pt", coords, "cpu")
+
+
 def test_runs_trained_together_equal_runs_trained_alone():
     """The ensemble is a speed-up only: each member ends where its own run would."""
     cfg = TrainConfig(steps=25, batch_size=8, lr=3e-3, warmup_steps=3, checkpoint_steps=(10,))
