@@ -156,6 +156,34 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     the empirical mean reward of each arm in the context. ``means [n_arms]``; ``actions``,
     ``rewards [T]``; ``probs [T, n_arms]``; ``step`` is 1-based.
     """
+    _bandit_step_frame(axes, means, len(actions))
+    _bandit_step_contents(axes, means, actions, rewards, probs, step, label, reward_range, window)
+    return axes
+
+
+def _bandit_step_frame(axes, means: np.ndarray, n_steps: int) -> None:
+    """The parts of :func:`plot_bandit_step` that are the same at every step: limits, ticks, true means."""
+    n_arms, best = len(means), int(np.argmax(means))
+    arms = np.arange(n_arms)
+    context_ax, probs_ax, means_ax = axes
+    context_ax.axhspan(best - 0.5, best + 0.5, color="#fdd0a2", zorder=0)
+    context_ax.set(xlim=(0, n_steps + 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="step", ylabel="arm")
+    probs_ax.set(xlim=(0, 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="probability")
+    means_ax.barh(arms, means, color=["#ff7f0e" if a == best else "#bdbdbd" for a in arms], label="true mean")
+    means_ax.set(ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="mean reward", title="arms (pulls so far)")
+
+
+def _pulls_and_mean_rewards(actions, rewards, step: int, n_arms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pulls of each arm before ``step`` and their mean reward (nan for an arm not pulled yet)."""
+    seen_a, seen_r = np.asarray(actions[: step - 1]), np.asarray(rewards[: step - 1])
+    counts = np.bincount(seen_a, minlength=n_arms)
+    sums = np.bincount(seen_a, weights=seen_r, minlength=n_arms)
+    return counts, np.divide(sums, counts, out=np.full(n_arms, np.nan), where=counts > 0)
+
+
+def _bandit_step_contents(axes, means, actions, rewards, probs, step: int, label: str = "AD",
+                          reward_range: tuple = (-2.5, 2.5), window: int | None = None) -> list:
+    """The parts of :func:`plot_bandit_step` that change with ``step``; returns the artists it added."""
     n_arms, n_steps = len(means), len(actions)
     if not 1 <= step <= n_steps:
         raise ValueError(f"step must be in [1, {n_steps}], got {step}")
@@ -163,27 +191,23 @@ def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.n
     arms = np.arange(n_arms)
     seen_a, seen_r = np.asarray(actions[: step - 1]), np.asarray(rewards[: step - 1])
     context_ax, probs_ax, means_ax = axes
-    context_ax.axhspan(best - 0.5, best + 0.5, color="#fdd0a2", zorder=0)
+    added = []
     if step > 1:
-        context_ax.scatter(np.arange(1, step), seen_a, c=seen_r, cmap="coolwarm", s=14, vmin=reward_range[0], vmax=reward_range[1])
-    context_ax.set(xlim=(0, n_steps + 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="step", ylabel="arm",
-                   title=f"context: {step - 1} pulls (colour = reward; shaded = best arm)")
-    context_ax.axvline(step, color="k", linewidth=1)
+        added.append(context_ax.scatter(np.arange(1, step), seen_a, c=seen_r, cmap="coolwarm", s=14,
+                                        vmin=reward_range[0], vmax=reward_range[1]))
+    context_ax.set_title(f"context: {step - 1} pulls (colour = reward; shaded = best arm)")
+    added.append(context_ax.axvline(step, color="k", linewidth=1))
     if window is not None and step - 1 > window:
-        context_ax.axvspan(0, step - window - 0.5, facecolor="white", alpha=0.6, hatch="//", edgecolor="#969696", zorder=3,
-                           label=f"outside the {window}-step attention window")
-        context_ax.legend(loc="upper left", fontsize="x-small")
-    probs_ax.barh(arms, probs[step - 1], color=[("#ff7f0e" if a == best else color_for(label)) for a in arms])
-    probs_ax.set(xlim=(0, 1), ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="probability", title=f"{label}: next arm at step {step}")
-    counts = np.bincount(seen_a, minlength=n_arms)
-    sums = np.bincount(seen_a, weights=seen_r, minlength=n_arms)
-    empirical = np.divide(sums, counts, out=np.full(n_arms, np.nan), where=counts > 0)
-    means_ax.barh(arms, means, color=["#ff7f0e" if a == best else "#bdbdbd" for a in arms], label="true mean")
-    means_ax.plot(empirical, arms, "k|", markersize=12, markeredgewidth=2, label="mean reward in context")
-    means_ax.set(ylim=(-0.5, n_arms - 0.5), yticks=arms, xlabel="mean reward", title="arms (pulls so far)")
-    means_ax.set_yticklabels([f"{a} ({counts[a]}x)" for a in arms], fontsize="small")
-    means_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="x-small", frameon=False)
-    return axes
+        added.append(context_ax.axvspan(0, step - window - 0.5, facecolor="white", alpha=0.6, hatch="//", edgecolor="#969696",
+                                        zorder=3, label=f"outside the {window}-step attention window"))
+        added.append(context_ax.legend(loc="upper left", fontsize="x-small"))
+    added.append(probs_ax.barh(arms, probs[step - 1], color=[("#ff7f0e" if a == best else color_for(label)) for a in arms]))
+    probs_ax.set_title(f"{label}: next arm at step {step}")
+    counts, empirical = _pulls_and_mean_rewards(actions, rewards, step, n_arms)
+    added.extend(means_ax.plot(empirical, arms, "k|", markersize=12, markeredgewidth=2, label="mean reward in context"))
+    means_ax.set_yticks(arms, [f"{a} ({counts[a]}x)" for a in arms], fontsize="small")
+    added.append(means_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize="x-small", frameon=False))
+    return added
 
 
 def figure_png(fig: Figure, dpi: int = 80, colors: int | None = None) -> bytes:
@@ -203,18 +227,38 @@ def figure_png(fig: Figure, dpi: int = 80, colors: int | None = None) -> bytes:
     return reduced.getvalue()
 
 
-def bandit_step_png(means, actions, rewards, probs, step: int, dpi: int = 75, colors: int | None = 128, **kwargs) -> bytes:
-    """:func:`plot_bandit_step` as a PNG that reads at page width: the context across the top,
-    the learner's probabilities and the arms below.
+def bandit_step_pngs(means, actions, rewards, probs, steps, dpi: int = 75, colors: int | None = 128, **kwargs) -> list[bytes]:
+    """:func:`plot_bandit_step` at each of ``steps``, as PNGs that read at page width: the context
+    across the top, the learner's probabilities and the arms below.
 
-    Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot, so nothing is displayed as a
-    side effect: the caller decides where the picture goes (e.g. a frame of a step-through).
+    One figure serves every frame: what is the same at every step is drawn once, and each
+    frame adds its own artists and removes them again (creating axes and ticks anew was most of
+    a frame's cost). The layout is computed once, at the latest step (the longest tick labels), so
+    the panels do not shift from frame to frame, and the mean-reward axis spans every frame's
+    marks, so it does not rescale. Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot,
+    so nothing is displayed as a side effect.
     """
+    steps = list(steps)
+    if not steps:
+        raise ValueError("bandit_step_pngs needs at least one step")
     fig = Figure(figsize=(9, 6.4), layout="constrained")
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.15))
     axes = (fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]))
-    plot_bandit_step(axes, means, actions, rewards, probs, step, **kwargs)
-    return figure_png(fig, dpi, colors)
+    _bandit_step_frame(axes, means, len(actions))
+    # One range of mean rewards for every frame, so that bars and marks do not rescale between frames.
+    values = np.concatenate([means, [0.0]] + [_pulls_and_mean_rewards(actions, rewards, s, len(means))[1] for s in steps])
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    axes[2].set_xlim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    added = _bandit_step_contents(axes, means, actions, rewards, probs, max(steps), **kwargs)
+    fig.draw_without_rendering()  # lays the figure out once ...
+    fig.set_layout_engine("none")  # ... and keeps that layout for every frame
+    pngs = []
+    for step in steps:
+        for artist in added:
+            artist.remove()
+        added = _bandit_step_contents(axes, means, actions, rewards, probs, step, **kwargs)
+        pngs.append(figure_png(fig, dpi, colors))
+    return pngs
 
 
 def step_through_html(frames: list[bytes], labels: list[str], alt: str, start: int = 0) -> str:

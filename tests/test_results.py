@@ -204,16 +204,32 @@ def test_step_through_rejects_bad_input():
         plotting.step_through_html(frames(2), ["a", "b"], alt="x", start=2)
 
 
-def test_bandit_step_frame_is_a_png_and_fewer_colours_make_it_smaller():
+def test_bandit_step_frames_are_pngs_and_fewer_colours_make_them_smaller():
     rng = np.random.default_rng(0)
     means, actions = rng.normal(size=10), rng.integers(0, 10, size=30)
-    rewards, probs = rng.normal(size=30), np.full((30, 10), 0.1)
-    reduced = plotting.bandit_step_png(means, actions, rewards, probs, step=12, dpi=40)
-    full = plotting.bandit_step_png(means, actions, rewards, probs, step=12, dpi=40, colors=None)
+    rewards, probs = rng.normal(size=30), rng.dirichlet(np.ones(10), size=30)
+    reduced = plotting.bandit_step_pngs(means, actions, rewards, probs, [12], dpi=40)[0]
+    full = plotting.bandit_step_pngs(means, actions, rewards, probs, [12], dpi=40, colors=None)[0]
     assert reduced[:8] == full[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(reduced) < len(full)
     with pytest.raises(ValueError, match="step must be in"):
-        plotting.bandit_step_png(means, actions, rewards, probs, step=31)
+        plotting.bandit_step_pngs(means, actions, rewards, probs, [3, 31])
+    with pytest.raises(ValueError, match="at least one step"):
+        plotting.bandit_step_pngs(means, actions, rewards, probs, [])
+
+
+def test_bandit_step_frames_leave_nothing_of_earlier_steps_behind():
+    """The frames share one figure: a frame is pixel for pixel the same whichever frames were drawn
+    before it, and every frame differs from the others."""
+    rng = np.random.default_rng(1)
+    means, actions = rng.normal(size=10), rng.integers(0, 10, size=30)
+    rewards, probs = rng.normal(size=30), rng.dirichlet(np.ones(10), size=30)
+    kwargs = dict(dpi=40, colors=None, window=8)  # steps past 9 add the hatched span and its legend
+    steps = [1, 20, 5, 30]
+    frames = dict(zip(steps, plotting.bandit_step_pngs(means, actions, rewards, probs, steps, **kwargs)))
+    for order in ([30, 5, 20, 1], [5, 1, 30, 20]):
+        assert dict(zip(order, plotting.bandit_step_pngs(means, actions, rewards, probs, order, **kwargs))) == frames
+    assert len(set(frames.values())) == 4
 
 
 def test_why_level_says_whether_noise_or_the_margin_hides_a_gap():
