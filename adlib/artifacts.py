@@ -30,15 +30,16 @@ def to_jsonable(obj: Any, for_hash: bool = False) -> Any:
     """Turn dataclasses, tuples and numpy scalars into plain JSON values.
 
     ``for_hash``: leave out every dataclass field whose ``metadata["hash_omit_if"]`` equals its
-    value. A field added to a config after artefacts were cached declares the value that means
-    "as before" this way, so adding it does not invalidate every cached artefact. The value is
-    fixed in the metadata rather than read from the field's default, so that changing a default
-    later still changes the hash.
+    value (and has its type). A field added to a config after artefacts were cached declares the
+    value that means "as before" this way, so adding it does not invalidate every cached
+    artefact. The value is fixed in the metadata rather than read from the field's default, so
+    that changing a default later still changes the hash. Configs that name artefacts (model,
+    training and data configs) are hashed, recorded and compared in this form.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: to_jsonable(getattr(obj, f.name), for_hash) for f in dataclasses.fields(obj)
-            if not (for_hash and "hash_omit_if" in f.metadata and getattr(obj, f.name) == f.metadata["hash_omit_if"])
+            if not (for_hash and "hash_omit_if" in f.metadata and _same(getattr(obj, f.name), f.metadata["hash_omit_if"]))
         }
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v, for_hash) for k, v in obj.items()}
@@ -47,6 +48,11 @@ def to_jsonable(obj: Any, for_hash: bool = False) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
         return obj.item()
     return obj
+
+
+def _same(value: Any, as_before: Any) -> bool:
+    """Equal and of one type: 0 and 0.0 are not False."""
+    return type(value) is type(as_before) and value == as_before
 
 
 def config_hash(*parts: Any) -> str:

@@ -8,6 +8,7 @@ Examples::
     adlib baselines --n-bandits 32000 --steps 100
     adlib trial hard --histories 8 --steps 6000   # chapter 5's 8-history, 6,000-step row (twice its setting)
     adlib trial key-to-door --context-len 250 --batch-size 32
+    adlib trial hard --every-episode 2            # every second episode of source runs twice as long
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def run_trial(args) -> int:
     source = X.hard_source if hard else X.key_door_source
     if args.histories is not None:
         source = dataclasses.replace(source, **{"histories_per_goal" if hard else "histories_per_pair": args.histories})
+    if args.every_episode > 1:  # source runs that many times as long, so the kept data has about as many steps
+        source = dataclasses.replace(source, **({"n_episodes": source.n_episodes * args.every_episode} if hard
+                                                else {"n_steps": source.n_steps * args.every_episode}))
     model_changes = {}
     if args.context_len is not None:
         model_changes["context_len"] = args.context_len
@@ -90,6 +94,9 @@ def run_trial(args) -> int:
     steps = args.steps or base.steps
     train = dataclasses.replace(grid_budget(steps, base.lr, args.batch_size or base.batch_size), seed=args.seed)
     histories = data.darkroom_histories(source) if hard else data.key_to_door_histories(source)
+    if args.every_episode > 1:
+        dones = evaluation.episode_ends_from_rewards(histories.rewards, source.horizon, rewards_to_end=1 if hard else 2)
+        histories = histories.subsample_uneven_episodes(args.every_episode, dones)
     start = time.perf_counter()
     run = training.train(model, train, histories, use_cache=False)
     trained = time.perf_counter() - start
@@ -102,7 +109,8 @@ def run_trial(args) -> int:
         ev = evaluation.evaluate_on_key_doors(policy, np.array(X.key_door_test_pairs), X.eval_episodes, args.eval_seeds,
                                               seed=500, size=X.key_door_size, horizon=X.key_door_horizon)
         per_episode, unit = ev.returns.mean(axis=(0, 1)), "return (of 2)"
-    print(f"{args.room}: {histories.n_histories} histories, context {model.context_len}, {model.n_layers} layers, "
+    kept = f" (1 episode in {args.every_episode} kept, cut to {histories.n_steps} steps)" if args.every_episode > 1 else ""
+    print(f"{args.room}: {histories.n_histories} histories{kept}, context {model.context_len}, {model.n_layers} layers, "
           f"{'coordinates embedded, ' if model.coordinate_embedding else ''}"
           f"{steps} steps of {train.batch_size} windows, training seed {args.seed}: {trained:.0f} s "
           f"({run.tokens_per_second:,.0f} tokens/s), final loss {run.losses[-20:].mean():.3f}")
@@ -153,6 +161,9 @@ def main(argv=None) -> int:
                        help="also embed each cell's row and column as numbers (ADConfig.coordinate_embedding; chapter: off)")
     trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard; chapter: 4) "
                        "or per (key, door) pair (key-to-door; chapter: 1)")
+    trial.add_argument("--every-episode", type=positive_int, default=1, metavar="K",
+                       help="run the source K times as long and train on every K-th episode of each history, cut to "
+                            "the shortest (default: %(default)s, every episode)")
     trial.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     trial.add_argument("--scale", choices=("small", "full"), default="full",
                        help="the chapter's data and budget: full (default; 2-8 minutes on 2 cores) or small (a "

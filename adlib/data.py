@@ -106,6 +106,29 @@ class LearningHistories:
             self.observations[:, steps], self.actions[:, steps], self.rewards[:, steps], self.n_actions, self.n_observations, meta
         )
 
+    def subsample_uneven_episodes(self, every: int, dones: np.ndarray) -> "LearningHistories":
+        """Keep every ``every``-th episode of each history whose episodes end where ``dones [n, T]``
+        is True (episodes of uneven length, e.g. Dark Room Hard's, which end at the goal).
+
+        Histories then keep different numbers of steps; all are cut to the shortest, so that they
+        stay one array. A history's first episode is always kept.
+        """
+        dones = np.asarray(dones)
+        if not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        if dones.shape != self.rewards.shape or dones.dtype != bool:
+            raise ValueError(f"dones must be a bool array of shape {self.rewards.shape}, got {dones.dtype} {dones.shape}")
+        episode = np.cumsum(dones, axis=1) - dones  # [n, T]: the episode each step belongs to
+        keep = episode % every == 0
+        length = int(keep.sum(axis=1).min())
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :length]  # kept steps first, in their order
+        take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
+        meta = dict(self.meta, subsample_every=every, cut_to=length)
+        if "config" in meta:  # the fingerprint reads the config: K episodes in one is other data
+            meta["config"] = dict(meta["config"], kept_one_episode_in=every)
+        return LearningHistories(take(self.observations), take(self.actions), take(self.rewards), self.n_actions,
+                                 self.n_observations, meta)
+
     def sample_windows(self, batch_size: int, window_len: int, rng: np.random.Generator, device="cpu"):
         """Random training windows, each inside one history.
 
@@ -160,7 +183,7 @@ class LearningHistories:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"dataset file {path} has format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
         if expected_config is not None:
-            expected = config_hash(to_jsonable(expected_config))
+            expected = config_hash(to_jsonable(expected_config, for_hash=True))
             if meta.get("config_hash") != expected:
                 raise ValueError(
                     f"dataset file {path} was made by config hash {meta.get('config_hash')}, "
@@ -244,7 +267,7 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
     env = tasks.env(config.n_steps, seed=int(rng.integers(2**31)))
     source = bandit_source(config, best_arm=tasks.best_arm)
     traj = rollout(env, source, config.n_steps, seed=int(rng.integers(2**31)))
-    meta = {"config": to_jsonable(config), "best_arm": tasks.best_arm.tolist()}
+    meta = {"config": to_jsonable(config, for_hash=True), "best_arm": tasks.best_arm.tolist()}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, meta)
 
 
@@ -352,7 +375,7 @@ def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories
     goals = np.stack(np.divmod(goal_ids, config.size), axis=1)
     env = DarkRoomEnv(goals, config.size, config.horizon, hard=isinstance(config, HardDarkRoomDataConfig))
     traj = rollout(env, darkroom_source(config, goals), config.n_episodes * config.horizon, seed=config.seed)
-    meta = {"config": to_jsonable(config), "goal": goal_ids.tolist(), "episode_len": config.horizon}
+    meta = {"config": to_jsonable(config, for_hash=True), "goal": goal_ids.tolist(), "episode_len": config.horizon}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, DarkRoomEnv.n_actions, config.size**2, meta)
 
 
@@ -427,7 +450,7 @@ def generate_key_to_door_histories(config: KeyToDoorDataConfig) -> LearningHisto
     env = KeyToDoorEnv(keys, doors, config.size, config.horizon, seed=config.seed)
     traj = rollout(env, key_to_door_source(config, keys, doors), config.n_steps, seed=config.seed + 1)
     pairs = np.repeat(np.array(config.pairs), config.histories_per_pair, axis=0)
-    meta = {"config": to_jsonable(config), "key": pairs[:, 0].tolist(), "door": pairs[:, 1].tolist()}
+    meta = {"config": to_jsonable(config, for_hash=True), "key": pairs[:, 0].tolist(), "door": pairs[:, 1].tolist()}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, KeyToDoorEnv.n_actions, config.size**2, meta)
 
 

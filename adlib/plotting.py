@@ -147,22 +147,8 @@ def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: st
     return ax
 
 
-def plot_bandit_step(axes, means: np.ndarray, actions: np.ndarray, rewards: np.ndarray, probs: np.ndarray, step: int,
-                     label: str = "AD", reward_range: tuple = (-2.5, 2.5), window: int | None = None):
-    """What an in-context learner knows and does at one step of one bandit (the book's explorer).
-
-    Three panels on ``axes``: the context so far (every pull before ``step``, coloured by its
-    reward), the learner's probability of each arm at ``step``, and the true arm means with
-    the empirical mean reward of each arm in the context. ``means [n_arms]``; ``actions``,
-    ``rewards [T]``; ``probs [T, n_arms]``; ``step`` is 1-based.
-    """
-    _bandit_step_frame(axes, means, len(actions))
-    _bandit_step_contents(axes, means, actions, rewards, probs, step, label, reward_range, window)
-    return axes
-
-
-def _bandit_step_frame(axes, means: np.ndarray, n_steps: int) -> None:
-    """The parts of :func:`plot_bandit_step` that are the same at every step: limits, ticks, true means."""
+def _bandit_step_static_parts(axes, means: np.ndarray, n_steps: int) -> None:
+    """What :func:`bandit_step_pngs` draws the same at every step: limits, ticks, true means."""
     n_arms, best = len(means), int(np.argmax(means))
     arms = np.arange(n_arms)
     context_ax, probs_ax, means_ax = axes
@@ -183,17 +169,13 @@ def _pulls_and_mean_rewards(actions, rewards, step: int, n_arms: int) -> tuple[n
 
 def _bandit_step_contents(axes, means, actions, rewards, probs, step: int, label: str = "AD",
                           reward_range: tuple = (-2.5, 2.5), window: int | None = None) -> list:
-    """The parts of :func:`plot_bandit_step` that change with ``step``; returns the artists it added."""
-    n_arms, n_steps = len(means), len(actions)
-    if not 1 <= step <= n_steps:
-        raise ValueError(f"step must be in [1, {n_steps}], got {step}")
-    best = int(np.argmax(means))
+    """What :func:`bandit_step_pngs` draws for one ``step``; returns the artists it added."""
+    n_arms, best = len(means), int(np.argmax(means))
     arms = np.arange(n_arms)
-    seen_a, seen_r = np.asarray(actions[: step - 1]), np.asarray(rewards[: step - 1])
     context_ax, probs_ax, means_ax = axes
     added = []
     if step > 1:
-        added.append(context_ax.scatter(np.arange(1, step), seen_a, c=seen_r, cmap="coolwarm", s=14,
+        added.append(context_ax.scatter(np.arange(1, step), actions[: step - 1], c=rewards[: step - 1], cmap="coolwarm", s=14,
                                         vmin=reward_range[0], vmax=reward_range[1]))
     context_ax.set_title(f"context: {step - 1} pulls (colour = reward; shaded = best arm)")
     added.append(context_ax.axvline(step, color="k", linewidth=1))
@@ -227,9 +209,16 @@ def figure_png(fig: Figure, dpi: int = 80, colors: int | None = None) -> bytes:
     return reduced.getvalue()
 
 
-def bandit_step_pngs(means, actions, rewards, probs, steps, dpi: int = 75, colors: int | None = 128, **kwargs) -> list[bytes]:
-    """:func:`plot_bandit_step` at each of ``steps``, as PNGs that read at page width: the context
-    across the top, the learner's probabilities and the arms below.
+def bandit_step_pngs(means, actions, rewards, probs, steps, dpi: int = 75, colors: int | None = 128, label: str = "AD",
+                     reward_range: tuple = (-2.5, 2.5), window: int | None = None) -> list[bytes]:
+    """What an in-context learner knows and does at each of ``steps`` of one bandit, one PNG per
+    step (the frames of the book's step-throughs, at page width).
+
+    Three panels: across the top the context so far (every pull before the step, coloured by
+    its reward, ``reward_range`` setting the colour scale, pulls older than ``window`` steps
+    hatched); below, the learner's (``label``) probability of each arm at the step, and the
+    true arm means with the mean reward of each arm in the context. ``means [n_arms]``;
+    ``actions``, ``rewards [T]``; ``probs [T, n_arms]``; ``steps`` are 1-based.
 
     One figure serves every frame: what is the same at every step is drawn once, and each
     frame adds its own artists and removes them again (creating axes and ticks anew was most of
@@ -238,25 +227,27 @@ def bandit_step_pngs(means, actions, rewards, probs, steps, dpi: int = 75, color
     marks, so it does not rescale. Uses a bare :class:`~matplotlib.figure.Figure`, not pyplot,
     so nothing is displayed as a side effect.
     """
-    steps = list(steps)
+    steps, actions, rewards = list(steps), np.asarray(actions), np.asarray(rewards)
     if not steps:
         raise ValueError("bandit_step_pngs needs at least one step")
+    if not all(1 <= s <= len(actions) for s in steps):
+        raise ValueError(f"every step must be in [1, {len(actions)}], got {steps}")
+    style = dict(label=label, reward_range=reward_range, window=window)
     fig = Figure(figsize=(9, 6.4), layout="constrained")
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.15))
     axes = (fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]))
-    _bandit_step_frame(axes, means, len(actions))
-    # One range of mean rewards for every frame, so that bars and marks do not rescale between frames.
+    _bandit_step_static_parts(axes, means, len(actions))
     values = np.concatenate([means, [0.0]] + [_pulls_and_mean_rewards(actions, rewards, s, len(means))[1] for s in steps])
     lo, hi = np.nanmin(values), np.nanmax(values)
     axes[2].set_xlim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
-    added = _bandit_step_contents(axes, means, actions, rewards, probs, max(steps), **kwargs)
+    added = _bandit_step_contents(axes, means, actions, rewards, probs, max(steps), **style)
     fig.draw_without_rendering()  # lays the figure out once ...
     fig.set_layout_engine("none")  # ... and keeps that layout for every frame
     pngs = []
     for step in steps:
         for artist in added:
             artist.remove()
-        added = _bandit_step_contents(axes, means, actions, rewards, probs, step, **kwargs)
+        added = _bandit_step_contents(axes, means, actions, rewards, probs, step, **style)
         pngs.append(figure_png(fig, dpi, colors))
     return pngs
 

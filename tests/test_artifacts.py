@@ -1,6 +1,8 @@
 from dataclasses import dataclass, field
 
 from adlib.artifacts import config_hash, to_jsonable
+from adlib.data import KeyToDoorDataConfig
+from adlib.model import ADConfig
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,17 @@ def test_only_hashing_leaves_fields_out():
     assert to_jsonable(After()) == {"width": 8, "extra": False}
     assert to_jsonable(After(), for_hash=True) == {"width": 8}
     assert to_jsonable(After(extra=True), for_hash=True) == {"width": 8, "extra": True}
+
+
+def test_hashes_of_cached_artefacts_are_pinned():
+    """Golden values, computed before ADConfig.coordinate_embedding existed: a change to hashing that
+    would silently orphan every cached model and dataset fails here."""
+    hard_model = ADConfig(n_actions=5, n_observations=289, grid_size=17, context_len=80, d_model=64, n_layers=2, n_heads=4,
+                          d_ff=128, dropout=0.0, attn_dropout=0.0)
+    assert config_hash(hard_model) == "59b72baf416669de"
+    assert config_hash(KeyToDoorDataConfig(pairs=((0, 1),))) == "1d424b7119df4a9e"
+    assert config_hash(to_jsonable(KeyToDoorDataConfig(pairs=((0, 1),)), for_hash=True)) == "1d424b7119df4a9e"
+
+
+def test_an_as_before_value_must_match_in_type_too():
+    assert config_hash(After(extra=0)) != config_hash(Before())  # 0 == False, but it is not the declared value

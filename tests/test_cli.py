@@ -26,14 +26,22 @@ def test_run_rejects_missing_notebook(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("room,coordinates", [("hard", False), ("key-to-door", True)])
-def test_trial_trains_a_variant_and_reports_held_out_results(room, coordinates, capsys):
+@pytest.mark.parametrize("room,coordinates,every", [("hard", False, 2), ("key-to-door", True, 1), ("key-to-door", False, 2)])
+def test_trial_trains_a_variant_and_reports_held_out_results(room, coordinates, every, capsys):
     assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--histories", "2",
-                 "--batch-size", "8", "--eval-seeds", "1"] + ["--coordinates"] * coordinates) == 0
+                 "--batch-size", "8", "--eval-seeds", "1", "--every-episode", str(every)] + ["--coordinates"] * coordinates) == 0
     out = capsys.readouterr().out
     n_histories = 50 if room == "hard" else 120  # small scale: 25 training goals or 60 training pairs, x 2
     embedded = "coordinates embedded, " if coordinates else ""
-    assert f"{room}: {n_histories} histories, context 24, 1 layers, {embedded}4 steps of 8 windows, training seed 0" in out
+    kept = re.search(r"histories( \(1 episode in 2 kept, cut to (\d+) steps\))?,", out)
+    assert (kept.group(1) is not None) == (every == 2)
+    if every == 2:
+        # Small-scale source runs are 400 (hard) or 300 steps; twice as long, with about every second step kept,
+        # what is left is more than half of one run (a run not made longer keeps about half of its steps).
+        run_steps = 400 if room == "hard" else 300
+        assert run_steps / 2 < int(kept.group(2)) <= run_steps
+    assert f"{room}: {n_histories} histories{kept.group(1) or ''}, context 24, 1 layers, {embedded}4 steps of 8 windows, " \
+           f"training seed 0" in out
     assert "6 held-out tasks, 6 episodes, sampled actions, 1 evaluation seed(s)" in out
     first, last = map(float, re.search(r"([0-9.]+) over the first 3 episodes, ([0-9.]+) over the last 3", out).groups())
     top = 1 if room == "hard" else 2

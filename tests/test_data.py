@@ -107,6 +107,26 @@ def test_subsample_episodes():
         h.subsample_episodes(every=2, episode_len=5)
 
 
+def test_subsample_uneven_episodes_keeps_every_kth_episode_and_cuts_to_the_shortest():
+    steps = np.tile(np.arange(12), (2, 1))  # each step observes its own index, so a kept step names itself
+    h = LearningHistories(steps, steps % 4, np.repeat([[0.0], [1.0]], 12, axis=1), 4, 12, {"config": {"test": 1}})
+    dones = np.zeros((2, 12), dtype=bool)
+    dones[0, [1, 4, 6, 11]] = True  # row 0: episodes [0-1] [2-4] [5-6] [7-11]: keeps 0, 1, 5, 6
+    dones[1, [2, 3, 7, 11]] = True  # row 1: episodes [0-2] [3] [4-7] [8-11]: keeps 0, 1, 2, 4, 5, 6, 7
+    s = h.subsample_uneven_episodes(2, dones)  # cut to row 0's 4 steps
+    np.testing.assert_array_equal(s.observations, [[0, 1, 5, 6], [0, 1, 2, 4]])
+    np.testing.assert_array_equal(s.actions, s.observations % 4)
+    np.testing.assert_array_equal(s.rewards, [[0.0] * 4, [1.0] * 4])  # rows stay rows
+    assert s.meta["subsample_every"] == 2 and s.meta["cut_to"] == 4
+    same_shape_unsubsampled = LearningHistories(s.observations, s.actions, s.rewards, 4, 12, h.meta)
+    assert s.fingerprint != same_shape_unsubsampled.fingerprint  # the fingerprint knows one episode in 2 was kept
+    np.testing.assert_array_equal(h.subsample_uneven_episodes(1, dones).observations, steps)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        h.subsample_uneven_episodes(0, dones)
+    with pytest.raises(ValueError, match="dones must be a bool array of shape"):
+        h.subsample_uneven_episodes(2, dones[:, :5])
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

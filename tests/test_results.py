@@ -212,7 +212,7 @@ def test_bandit_step_frames_are_pngs_and_fewer_colours_make_them_smaller():
     full = plotting.bandit_step_pngs(means, actions, rewards, probs, [12], dpi=40, colors=None)[0]
     assert reduced[:8] == full[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(reduced) < len(full)
-    with pytest.raises(ValueError, match="step must be in"):
+    with pytest.raises(ValueError, match="every step must be in"):
         plotting.bandit_step_pngs(means, actions, rewards, probs, [3, 31])
     with pytest.raises(ValueError, match="at least one step"):
         plotting.bandit_step_pngs(means, actions, rewards, probs, [])
