@@ -124,12 +124,21 @@ def run_trial(args) -> int:
     return 0
 
 
+def _int_at_least(text: str, minimum: int) -> int:
+    value = int(text)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (argparse names the option when it is not)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _int_at_least(text, 1)
+
+
+def arm_count(text: str) -> int:
+    """An argparse type: a number of bandit arms, at least 2 (one arm leaves nothing to choose)."""
+    return _int_at_least(text, 2)
 
 
 def main(argv=None) -> int:
@@ -143,9 +152,9 @@ def main(argv=None) -> int:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     run.set_defaults(func=run_notebooks)
     base = sub.add_parser("baselines", help="print classic bandit baselines")
-    base.add_argument("--n-bandits", type=int, default=32_000)
-    base.add_argument("--arms", type=int, default=10)
-    base.add_argument("--steps", type=int, default=100)
+    base.add_argument("--n-bandits", type=positive_int, default=32_000)
+    base.add_argument("--arms", type=arm_count, default=10)
+    base.add_argument("--steps", type=positive_int, default=100)
     base.add_argument("--seed", type=int, default=0)
     base.set_defaults(func=print_baselines)
     trial = sub.add_parser("trial", help="train and test one variant of a chapter-5 model",
@@ -171,8 +180,6 @@ def main(argv=None) -> int:
     trial.add_argument("--eval-seeds", type=positive_int, default=2, help="evaluation seeds (default: %(default)s)")
     trial.set_defaults(func=run_trial)
     args = parser.parse_args(argv)
-    if args.command == "baselines" and (args.arms < 2 or args.steps < 1 or args.n_bandits < 1):
-        parser.error("--arms must be >= 2, --steps and --n-bandits >= 1")
     return args.func(args)
 
 

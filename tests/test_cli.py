@@ -15,10 +15,11 @@ def test_baselines_command_prints_a_table(capsys):
     assert 30 < thompson_regret < 46 and 145 < random_regret < 163
 
 
-def test_bad_arguments_exit_with_a_message(capsys):
+@pytest.mark.parametrize("option,value,least", [("--arms", "1", 2), ("--steps", "0", 1), ("--n-bandits", "-5", 1)])
+def test_bad_arguments_exit_with_a_message(option, value, least, capsys):
     with pytest.raises(SystemExit):
-        main(["baselines", "--arms", "1"])
-    assert "--arms must be >= 2" in capsys.readouterr().err
+        main(["baselines", option, value])
+    assert f"argument {option}: must be >= {least}, got {value}" in capsys.readouterr().err
 
 
 def test_run_rejects_missing_notebook(tmp_path, capsys):
