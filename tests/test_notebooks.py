@@ -41,6 +41,8 @@ def test_every_notebook_has_parameters_cell_and_no_outputs():
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell must be tagged parameters"
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{path.name} has outputs"
+        ids = [c.get("id") for c in nb["cells"]]  # nbformat 4.5 wants one per cell (a warning now, an error later)
+        assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: every cell needs its own id"
 
 
 def code_cells(path):
