@@ -183,7 +183,7 @@ class LearningHistories:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"dataset file {path} has format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
         if expected_config is not None:
-            expected = config_hash(to_jsonable(expected_config, for_hash=True))
+            expected = config_hash(expected_config)
             if meta.get("config_hash") != expected:
                 raise ValueError(
                     f"dataset file {path} was made by config hash {meta.get('config_hash')}, "
