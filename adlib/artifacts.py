@@ -8,6 +8,7 @@ config can never silently load a stale file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,19 @@ def cache_dir() -> Path:
     root = Path(os.environ.get("ADLIB_CACHE_DIR", REPO_ROOT / ".adlib_cache"))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+@functools.cache
+def package_fingerprint() -> str:
+    """A hash of every source file of ``adlib`` as this process loaded it.
+
+    Cached results computed by the package (rollouts) are keyed by it, so any change to the
+    code, committed or not, makes them be computed afresh.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def to_jsonable(obj: Any, for_hash: bool = False) -> Any:

@@ -266,7 +266,7 @@ def generate_bandit_histories(config: BanditDataConfig) -> LearningHistories:
     tasks = sample_bandit_tasks(config, config.n_histories, rng)
     env = tasks.env(config.n_steps, seed=int(rng.integers(2**31)))
     source = bandit_source(config, best_arm=tasks.best_arm)
-    traj = rollout(env, source, config.n_steps, seed=int(rng.integers(2**31)))
+    traj = rollout(env, source, config.n_steps, seed=int(rng.integers(2**31)), cache=False)
     meta = {"config": to_jsonable(config, for_hash=True), "best_arm": tasks.best_arm.tolist()}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, tasks.n_arms, 1, meta)
 
@@ -374,7 +374,7 @@ def generate_darkroom_histories(config: DarkRoomDataConfig) -> LearningHistories
     goal_ids = np.repeat(np.array(config.goals), config.histories_per_goal)
     goals = np.stack(np.divmod(goal_ids, config.size), axis=1)
     env = DarkRoomEnv(goals, config.size, config.horizon, hard=isinstance(config, HardDarkRoomDataConfig))
-    traj = rollout(env, darkroom_source(config, goals), config.n_episodes * config.horizon, seed=config.seed)
+    traj = rollout(env, darkroom_source(config, goals), config.n_episodes * config.horizon, seed=config.seed, cache=False)
     meta = {"config": to_jsonable(config, for_hash=True), "goal": goal_ids.tolist(), "episode_len": config.horizon}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, DarkRoomEnv.n_actions, config.size**2, meta)
 
@@ -448,7 +448,7 @@ def generate_key_to_door_histories(config: KeyToDoorDataConfig) -> LearningHisto
     """Run the source ``histories_per_pair`` times on each (key, door) pair, recording every step."""
     keys, doors = config.cells()
     env = KeyToDoorEnv(keys, doors, config.size, config.horizon, seed=config.seed)
-    traj = rollout(env, key_to_door_source(config, keys, doors), config.n_steps, seed=config.seed + 1)
+    traj = rollout(env, key_to_door_source(config, keys, doors), config.n_steps, seed=config.seed + 1, cache=False)
     pairs = np.repeat(np.array(config.pairs), config.histories_per_pair, axis=0)
     meta = {"config": to_jsonable(config, for_hash=True), "key": pairs[:, 0].tolist(), "door": pairs[:, 1].tolist()}
     return LearningHistories(traj.observations, traj.actions, traj.rewards, KeyToDoorEnv.n_actions, config.size**2, meta)

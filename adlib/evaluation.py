@@ -8,16 +8,22 @@ and seed and they share common random numbers (see :mod:`adlib.envs`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
+import sys
 import warnings
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .artifacts import atomic_path, cache_dir, package_fingerprint, to_jsonable
 from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return, distance_to_nearest
 from .model import ADTransformer
-from .runtime import quiet, timed
+from .runtime import cpu_name, quiet, rollout_cache_enabled, timed, work_total
 from .sources import useful_moves
 
 
@@ -53,8 +59,15 @@ def member_chunks(n_envs: int, n_members: int, chunk_size: int) -> list[np.ndarr
 
 def rollout(
     env, policy, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None, until_episodes: int | None = None,
+    cache: bool = True,
 ) -> Trajectories:
     """Run ``policy`` for ``n_steps`` in every environment of ``env``.
+
+    A rollout is fully determined by the environment's state, the policy, the seed and the
+    code, so one whose policy can be fingerprinted (AD models, the sources and baselines) is
+    kept in the artefact cache under a hash of all of them and loaded from there next time,
+    environment state after the run included (:func:`_cached_run`). ``cache=False`` skips that
+    (learning histories have their own cache); ``ADLIB_ROLLOUT_CACHE=0`` turns it off for all.
 
     Environments are processed in chunks of ``chunk_size`` (all at once by default) to bound
     memory, e.g. the KV cache of an AD policy; an ensemble policy (``n_members`` > 1) gets
@@ -72,6 +85,14 @@ def rollout(
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     if until_episodes is not None and not hasattr(env, "done"):
         raise ValueError("until_episodes needs an episodic environment (one with a done flag)")
+    compute = lambda: _run(env, policy, n_steps, seed, chunk_size, progress, until_episodes).__dict__  # noqa: E731
+    if not cache:
+        return Trajectories(**compute())
+    return Trajectories(**_cached_run(env, policy, n_steps, ("rollout", n_steps, seed, chunk_size, until_episodes), compute))
+
+
+def _run(env, policy, n_steps: int, seed: int, chunk_size: int | None, progress: bool | None, until_episodes: int | None) -> Trajectories:
+    """:func:`rollout`'s loop, with no cache."""
     n = env.n_envs
     chunks = member_chunks(n, getattr(policy, "n_members", 1), n if chunk_size is None else chunk_size)
     obs_out = np.zeros((n, n_steps), dtype=np.int64)
@@ -247,11 +268,165 @@ def in_context_trace(policy: InContextPolicy, env, n_steps: int, seed: int) -> t
 
     Returns the trajectories and ``[n_envs, n_steps, n_actions]`` probabilities: at step t,
     what the model would have done given the context before it. Meant for a few tasks (the
-    book's explorer); it keeps everything in memory.
+    book's explorer); it keeps everything in memory. Cached like :func:`rollout`.
     """
-    recorder = _RecordingPolicy(policy)
-    traj = rollout(env, recorder, n_steps, seed=seed)
-    return traj, np.stack(recorder.probs, axis=1)
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+
+    def run() -> dict:
+        recorder = _RecordingPolicy(policy)
+        traj = _run(env, recorder, n_steps, seed, None, None, None)
+        return {**traj.__dict__, "probs": np.stack(recorder.probs, axis=1)}
+
+    arrays = _cached_run(env, policy, n_steps, ("trace", n_steps, seed), run)
+    probs = arrays.pop("probs")
+    return Trajectories(**arrays), probs
+
+
+# --- Rollouts kept in the artefact cache -----------------------------------------------------
+#
+# Evaluation is most of a rebuilt book's time, and every rollout is a pure function of the
+# environment's state, the policy, the seed and the code. So a rollout is stored under a hash
+# of exactly those and loaded when they recur: the same numbers a fresh run computes, without
+# running it. What goes into the hash: the package's source files as imported, the versions,
+# processor, device and thread count (they can change float sums, hence sampled actions),
+# every attribute of the environment, and the policy: an AD model by its configuration and
+# weights, a prompt by its arrays, a NumPy policy (sources, baselines, scripted agents) by its
+# pickled state. Only adlib's own classes qualify, used as they are (no subclass, no hook, no
+# training mode): anything else is simply not cached. After a hit the policy object has not
+# acted (nothing in the book reads a policy's state after a rollout; each rollout resets it).
+# The cache folder is trusted as the checkpoints are: restoring the environment unpickles.
+
+package_fingerprint()  # read the package's sources now, as this process imports them
+
+CACHE_MIN_STEPS = 50_000
+"""Smaller rollouts run about as fast as their file is written and read, so they are not cached."""
+
+_ARRAY_DTYPES = {"observations": np.int64, "actions": np.int64, "rewards": np.float32, "dones": bool, "probs": np.float32}
+
+
+def model_fingerprint(model: ADTransformer) -> str:
+    """A hash of a model's configuration, member count and weights (their exact bytes and dtypes)."""
+    digest = hashlib.sha256(json.dumps([to_jsonable(model.config), model.n_members], sort_keys=True).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _plain_model(model) -> bool:
+    """An :class:`ADTransformer` itself, in eval mode, with no hooks that could change its output."""
+    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    global_hooks = getattr(torch.nn.modules.module, "_global_forward_hooks", {}) or getattr(
+        torch.nn.modules.module, "_global_forward_pre_hooks", {})
+    return type(model) is ADTransformer and not model.training and not hooked and not global_hooks
+
+
+def _policy_fingerprint(policy) -> list | None:
+    """What determines a policy's actions in a rollout, or None when that cannot be told."""
+    if type(policy) is InContextPolicy:
+        # reset() rebuilds the context, so only the model and how it acts matter.
+        if not _plain_model(policy.model):
+            return None
+        return ["in-context", model_fingerprint(policy.model), policy.greedy, policy.use_kv_cache, str(policy.device)]
+    if type(policy) is PromptedPolicy:
+        inner = _policy_fingerprint(policy.policy)
+        return None if inner is None else ["prompted", inner, [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+                                                               + str(np.asarray(a).dtype) + str(np.shape(a)) for a in policy.prompt]]
+    if type(policy).__module__ in ("adlib.sources", "adlib.agents"):  # NumPy state only, so pickling captures all of it
+        try:
+            return ["pickled", type(policy).__qualname__, hashlib.sha256(pickle.dumps(policy)).hexdigest()]
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return None
+    return None
+
+
+def _env_state(env) -> dict[str, bytes] | None:
+    """Every attribute of an environment of :mod:`adlib.envs`, pickled; None for any other
+    environment (its code is not in :func:`package_fingerprint`) or one that cannot be pickled."""
+    if any(cls.__module__ != "adlib.envs" for cls in type(env).__mro__[:-1]):
+        return None
+    try:
+        return {name: pickle.dumps(value) for name, value in vars(env).items()}
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
+def _cached_run(env, policy, n_steps: int, call: tuple, compute) -> dict[str, np.ndarray]:
+    """``compute()`` (a dict of the arrays in :data:`_ARRAY_DTYPES`), or what it returned before
+    for the same environment state, policy, call arguments and code.
+
+    On a hit the environment is left as the run would have left it (the attributes the run
+    changed are stored with the arrays), and the ledger books the steps as loaded, not run.
+    """
+    large = env.n_envs * n_steps >= CACHE_MIN_STEPS
+    fingerprint = _policy_fingerprint(policy) if large and rollout_cache_enabled() else None
+    before = _env_state(env) if fingerprint is not None else None
+    if before is None:
+        return compute()
+    key = hashlib.sha256(json.dumps([
+        package_fingerprint(), _numerics(), f"{type(env).__module__}.{type(env).__qualname__}",
+        {name: hashlib.sha256(blob).hexdigest() for name, blob in sorted(before.items())}, fingerprint, to_jsonable(list(call)),
+    ]).encode()).hexdigest()[:24]
+    path = cache_dir() / "rollouts" / f"{key}.npz"
+    if path.exists():
+        with timed("evaluation") as work:
+            stored = _load_rollout(path)
+            if stored is not None:
+                arrays, changed, booked = stored
+                for name, blob in changed.items():
+                    setattr(env, name, pickle.loads(blob))
+                if booked:
+                    work["in_context_steps_from_cache"] = booked
+                return arrays
+    booked = work_total("in_context_steps")
+    arrays = compute()
+    booked = work_total("in_context_steps") - booked
+    after = _env_state(env)
+    if after is None or not before.keys() <= after.keys():  # a state that setting attributes cannot restore
+        return arrays
+    changed = {name: blob for name, blob in after.items() if before.get(name) != blob}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, booked_steps=np.array(booked, dtype=np.int64), **{name: _narrow(a) for name, a in arrays.items() if a is not None},
+                 **{f"env.{name}": np.frombuffer(blob, dtype=np.uint8) for name, blob in changed.items()})
+    return arrays
+
+
+def _numerics() -> list:
+    """What besides the code can change a float sum, hence a sampled action: versions, the
+    processor and its vector instructions, threads, matmul precision, and the GPU if any."""
+    facts = [sys.version.split()[0], torch.__version__, np.__version__, cpu_name(), torch.backends.cpu.get_cpu_capability(),
+             torch.get_num_threads(), torch.get_float32_matmul_precision()]
+    if torch.cuda.is_available():
+        facts += [torch.cuda.get_device_name(), torch.version.cuda, torch.backends.cudnn.version(),
+                  torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]
+    return facts
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """Integer arrays in the smallest type that holds them (observations and actions are small)."""
+    if a.dtype.kind in "iu" and a.size:
+        for dtype in (np.int8, np.int16, np.int32):
+            if np.iinfo(dtype).min <= a.min() and a.max() <= np.iinfo(dtype).max:
+                return a.astype(dtype)
+    return a
+
+
+def _load_rollout(path) -> tuple[dict[str, np.ndarray], dict[str, bytes], int] | None:
+    """A stored rollout, the environment attributes it changed and the in-context steps it ran;
+    None (with a warning) when the file cannot be read, so the rollout runs again and replaces it."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            booked = int(stored["booked_steps"])
+            arrays = {name: stored[name].astype(_ARRAY_DTYPES[name]) for name in stored.files if name in _ARRAY_DTYPES}
+            changed = {name[4:]: stored[name].tobytes() for name in stored.files if name.startswith("env.")}
+        if not {"observations", "actions", "rewards"} <= arrays.keys():
+            raise ValueError("observations, actions or rewards missing")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        warnings.warn(f"cached rollout {path} cannot be read ({error}); running the rollout again", stacklevel=3)
+        return None
+    arrays.setdefault("dones", None)
+    return arrays, changed, booked
 
 
 @dataclass

@@ -401,6 +401,18 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def rollout_cache_sentence(records: dict[str, dict]) -> str:
+    """How many of AD's in-context steps the build ran and how many it loaded from the rollout
+    cache, as a sentence for the reproducibility page ("" when none were loaded)."""
+    split = [r.get("time_split", {}) for r in records.values()]
+    run = sum(float(t.get("in_context_steps", 0.0)) for t in split)
+    loaded = sum(float(t.get("in_context_steps_from_cache", 0.0)) for t in split)
+    if not loaded:
+        return ""
+    return (f" This build loaded {loaded / 1e6:,.1f} million of AD's in-context steps from the rollout cache and ran "
+            f"{run / 1e6:,.1f} million; the throughput is over the steps it ran.")
+
+
 def markdown_table(header, rows) -> str:
     """A Markdown table: ``header`` cells, then one row per sequence of cells."""
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
@@ -38,6 +39,15 @@ def quiet() -> bool:
     return os.environ.get("ADLIB_QUIET", "0") not in ("", "0")
 
 
+def rollout_cache_enabled() -> bool:
+    """Whether rollouts are kept in and loaded from the artefact cache (``ADLIB_ROLLOUT_CACHE``,
+    ``1`` by default; ``0`` runs every rollout afresh, e.g. to time evaluation)."""
+    value = os.environ.get("ADLIB_ROLLOUT_CACHE", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"ADLIB_ROLLOUT_CACHE must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
 def log(*parts) -> None:
     """A line of progress or throughput for a person running the notebook; silent when
     :func:`quiet` (the built book shows the time split on its reproducibility page instead)."""
@@ -69,12 +79,14 @@ def training_workers() -> int:
     return int(value)
 
 
+@functools.cache
 def cpu_name() -> str:
     """The processor's model name (from /proc/cpuinfo on Linux), or what ``platform`` knows."""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or platform.machine()
@@ -160,6 +172,11 @@ def timed(phase: str) -> Iterator[dict]:
             ledger.work_seconds[key] += dt
 
 
+def work_total(key: str) -> float:
+    """How much of one kind of work (e.g. ``"in_context_steps"``) the chapter has booked so far."""
+    return _ledger.work.get(key, 0.0)
+
+
 def note_dataset(description: str, fingerprint: str) -> None:
     """Record a dataset the chapter used (its fingerprint goes into the chapter's record)."""
     _ledger.datasets.setdefault(fingerprint, description)
@@ -184,6 +201,7 @@ def time_split() -> dict:
         "training_tokens_per_second": rate("training_tokens"),
         "in_context_steps": _ledger.work.get("in_context_steps", 0.0),
         "in_context_steps_per_second": rate("in_context_steps"),
+        "in_context_steps_from_cache": _ledger.work.get("in_context_steps_from_cache", 0.0),
     }
 
 

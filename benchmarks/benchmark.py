@@ -37,7 +37,7 @@ def bench_sources(n_bandits: int) -> None:
     tasks = sample_gaussian_bandits(n_bandits, 10, np.random.default_rng(0))
     for policy in (OptimisticGreedy(10), ThompsonSampling(10)):
         start = time.perf_counter()
-        rollout(tasks.env(100, seed=0), policy, 100, seed=0)
+        rollout(tasks.env(100, seed=0), policy, 100, seed=0, cache=False)
         dt = time.perf_counter() - start
         print(f"  {policy.name:18s} {n_bandits * 100 / dt:>12,.0f} env+source steps/s  ({n_bandits:,} bandits x 100 steps)")
 
@@ -108,10 +108,10 @@ def bench_ensemble_rollouts(models, n_steps_cap: int) -> None:
         steps = len(seeds) * envs_per_seed * n_steps
         start = time.perf_counter()
         for m in models:
-            rollout(make_env(envs_per_seed), InContextPolicy(m), n_steps, seed=0)
+            rollout(make_env(envs_per_seed), InContextPolicy(m), n_steps, seed=0, cache=False)
         plain = steps / (time.perf_counter() - start)
         start = time.perf_counter()
-        rollout(make_env(len(seeds) * envs_per_seed), InContextPolicy(ADTransformer.stack(models)), n_steps, seed=0)
+        rollout(make_env(len(seeds) * envs_per_seed), InContextPolicy(ADTransformer.stack(models)), n_steps, seed=0, cache=False)
         together = steps / (time.perf_counter() - start)
         print(f"  {name} ({len(seeds)} seeds x {envs_per_seed} environments, {n_steps} steps): plain {plain:>9,.0f} steps/s | "
               f"together {together:>9,.0f} steps/s | speed-up {together / plain:.2f}x")

@@ -140,7 +140,9 @@ def test_bandit_chapter_headline_numbers(executed):
     split = r["time_split"]
     assert set(split["seconds"]) == {"data", "training", "evaluation", "plotting and text"}
     assert sum(split["seconds"].values()) <= r["runtime_seconds"] + 1
-    assert split["in_context_steps"] > 0 and split["in_context_steps_per_second"] > 0
+    # Rollouts run, or loaded from a cache folder that an earlier run filled.
+    assert split["in_context_steps"] + split["in_context_steps_from_cache"] > 0
+    assert split["in_context_steps"] == 0 or split["in_context_steps_per_second"] > 0
 
 
 @pytest.mark.notebook

@@ -243,3 +243,13 @@ def test_why_level_says_whether_noise_or_the_margin_hides_a_gap():
 def test_markdown_table_has_a_header_rule_and_a_row_per_item():
     assert results.markdown_table(("a", "b"), [(1, "x"), (2, "y")]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |"
     assert results.markdown_table(("only",), []) == "| only |\n|---|"
+
+
+def test_rollout_cache_sentence_counts_loaded_and_run_steps():
+    from adlib.results import rollout_cache_sentence
+
+    records = {"01_bandit": {"time_split": {"in_context_steps": 2.0e6, "in_context_steps_from_cache": 15.4e6}},
+               "02_darkroom": {"time_split": {"in_context_steps": 0.5e6}}, "98_summary": {}}
+    assert rollout_cache_sentence(records) == (" This build loaded 15.4 million of AD's in-context steps from the rollout cache "
+                                               "and ran 2.5 million; the throughput is over the steps it ran.")
+    assert rollout_cache_sentence({"02_darkroom": {"time_split": {"in_context_steps": 0.5e6}}}) == ""
