@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
 import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -368,7 +370,7 @@ def _cached_run(env, policy, n_steps: int, call: tuple, compute) -> dict[str, np
         package_fingerprint(), _numerics(), f"{type(env).__module__}.{type(env).__qualname__}",
         {name: hashlib.sha256(blob).hexdigest() for name, blob in sorted(before.items())}, fingerprint, to_jsonable(list(call)),
     ]).encode()).hexdigest()[:24]
-    path = cache_dir() / "rollouts" / f"{key}.npz"
+    path = cache_dir() / "rollouts" / package_fingerprint() / f"{key}.npz"
     if path.exists():
         with timed("evaluation") as work:
             stored = _load_rollout(path)
@@ -386,10 +388,26 @@ def _cached_run(env, policy, n_steps: int, call: tuple, compute) -> dict[str, np
     if after is None or not before.keys() <= after.keys():  # a state that setting attributes cannot restore
         return arrays
     changed = {name: blob for name, blob in after.items() if before.get(name) != blob}
+    _drop_other_code_versions(path.parent)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, booked_steps=np.array(booked, dtype=np.int64), **{name: _narrow(a) for name, a in arrays.items() if a is not None},
                  **{f"env.{name}": np.frombuffer(blob, dtype=np.uint8) for name, blob in changed.items()})
     return arrays
+
+
+_kept_folders: set[Path] = set()
+
+
+def _drop_other_code_versions(folder: Path) -> None:
+    """Remove the rollouts stored by any other version of the code, once per process and cache:
+    no build can load them again, and a book's rollouts take several hundred MB."""
+    if folder in _kept_folders:
+        return
+    _kept_folders.add(folder)
+    if folder.parent.is_dir():
+        for other in folder.parent.iterdir():
+            if other != folder and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
 
 
 def _numerics() -> list:

@@ -42,7 +42,7 @@ def _model(seed=0, n_actions=10, n_observations=1):
 
 
 def _files(cache):
-    return sorted((cache / "rollouts").glob("*.npz")) if (cache / "rollouts").exists() else []
+    return sorted((cache / "rollouts").glob("*/*.npz"))
 
 
 def _same(a, b):
@@ -247,3 +247,15 @@ def test_model_fingerprint_reads_exact_weights_and_dtypes():
     with torch.no_grad():
         next(same.parameters()).view(-1)[0] += 1e-7  # below what a cast to float16 would keep
     assert evaluation.model_fingerprint(model) != evaluation.model_fingerprint(same)
+
+
+def test_storing_a_rollout_drops_those_of_other_code_versions(runs, monkeypatch, isolated_cache):
+    tasks = sample_gaussian_bandits(20, 10, np.random.default_rng(0))
+    rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=2)
+    rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=3)
+    (old_folder,) = {f.parent for f in _files(isolated_cache)}
+    assert len(_files(isolated_cache)) == 2
+    monkeypatch.setattr(evaluation, "package_fingerprint", lambda: "edited code")
+    rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=2)
+    assert runs["n"] == 3 and not old_folder.exists()
+    assert [f.parent.name for f in _files(isolated_cache)] == ["edited code"]
