@@ -9,10 +9,12 @@ and seed and they share common random numbers (see :mod:`adlib.envs`).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 import shutil
 import sys
+import time
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -309,7 +311,8 @@ _ARRAY_DTYPES = {"observations": np.int64, "actions": np.int64, "rewards": np.fl
 
 def model_fingerprint(model: ADTransformer) -> str:
     """A hash of a model's configuration, member count and weights (their exact bytes and dtypes)."""
-    digest = hashlib.sha256(json.dumps([to_jsonable(model.config), model.n_members], sort_keys=True).encode())
+    # The repr names every module and its settings (an activation swapped for another has no weights).
+    digest = hashlib.sha256(json.dumps([to_jsonable(model.config), model.n_members, repr(model)], sort_keys=True).encode())
     for name, tensor in model.state_dict().items():
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -317,11 +320,37 @@ def model_fingerprint(model: ADTransformer) -> str:
 
 
 def _plain_model(model) -> bool:
-    """An :class:`ADTransformer` itself, in eval mode, with no hooks that could change its output."""
-    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    """An :class:`ADTransformer` itself, made of adlib's and torch's modules only, all in eval
+    mode, with no hooks that could change its output."""
+    modules = list(model.modules())
+    own = all(type(m).__module__.startswith(("adlib.model", "torch.nn.")) for m in modules)
+    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in modules)
     global_hooks = getattr(torch.nn.modules.module, "_global_forward_hooks", {}) or getattr(
         torch.nn.modules.module, "_global_forward_pre_hooks", {})
-    return type(model) is ADTransformer and not model.training and not hooked and not global_hooks
+    return type(model) is ADTransformer and own and not any(m.training for m in modules) and not hooked and not global_hooks
+
+
+_TRUSTED_MODULES = ("adlib", "numpy", "builtins", "collections", "copyreg", "_codecs")
+
+
+class _AdlibOnlyPickler(pickle.Pickler):
+    """Pickles only objects whose code the key covers: adlib's (in :func:`package_fingerprint`)
+    and NumPy's and Python's (in the versions). An object of any other module, even deep inside
+    (a notebook's class in an agent's attribute), makes the state unfit for the key."""
+
+    def reducer_override(self, obj):
+        owner = obj if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__") else type(obj)
+        module = getattr(owner, "__module__", None) or ""
+        if module.split(".")[0] not in _TRUSTED_MODULES:
+            raise pickle.PicklingError(f"{module}.{getattr(owner, '__qualname__', owner)} is not adlib's, NumPy's or Python's")
+        return NotImplemented
+
+
+def _pickled(obj) -> bytes:
+    """``obj`` pickled with :class:`_AdlibOnlyPickler`."""
+    buffer = io.BytesIO()
+    _AdlibOnlyPickler(buffer).dump(obj)
+    return buffer.getvalue()
 
 
 def _policy_fingerprint(policy) -> list | None:
@@ -330,14 +359,14 @@ def _policy_fingerprint(policy) -> list | None:
         # reset() rebuilds the context, so only the model and how it acts matter.
         if not _plain_model(policy.model):
             return None
-        return ["in-context", model_fingerprint(policy.model), policy.greedy, policy.use_kv_cache, str(policy.device)]
+        return ["in-context", model_fingerprint(policy.model), bool(policy.greedy), bool(policy.use_kv_cache), str(policy.device)]
     if type(policy) is PromptedPolicy:
         inner = _policy_fingerprint(policy.policy)
         return None if inner is None else ["prompted", inner, [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
                                                                + str(np.asarray(a).dtype) + str(np.shape(a)) for a in policy.prompt]]
     if type(policy).__module__ in ("adlib.sources", "adlib.agents"):  # NumPy state only, so pickling captures all of it
         try:
-            return ["pickled", type(policy).__qualname__, hashlib.sha256(pickle.dumps(policy)).hexdigest()]
+            return ["pickled", type(policy).__qualname__, hashlib.sha256(_pickled(policy)).hexdigest()]
         except (pickle.PicklingError, TypeError, AttributeError):
             return None
     return None
@@ -349,7 +378,7 @@ def _env_state(env) -> dict[str, bytes] | None:
     if any(cls.__module__ != "adlib.envs" for cls in type(env).__mro__[:-1]):
         return None
     try:
-        return {name: pickle.dumps(value) for name, value in vars(env).items()}
+        return {name: _pickled(value) for name, value in vars(env).items()}
     except (pickle.PicklingError, TypeError, AttributeError):
         return None
 
@@ -389,24 +418,32 @@ def _cached_run(env, policy, n_steps: int, call: tuple, compute) -> dict[str, np
         return arrays
     changed = {name: blob for name, blob in after.items() if before.get(name) != blob}
     _drop_other_code_versions(path.parent)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, booked_steps=np.array(booked, dtype=np.int64), **{name: _narrow(a) for name, a in arrays.items() if a is not None},
-                 **{f"env.{name}": np.frombuffer(blob, dtype=np.uint8) for name, blob in changed.items()})
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, booked_steps=np.array(booked, dtype=np.int64), **{name: _narrow(a) for name, a in arrays.items() if a is not None},
+                     **{f"env.{name}": np.frombuffer(blob, dtype=np.uint8) for name, blob in changed.items()})
+    except OSError as error:  # e.g. another process removed the folder: the result stands, only the copy is lost
+        warnings.warn(f"could not store the rollout in {path} ({error}); it will run again next time", stacklevel=3)
     return arrays
 
 
 _kept_folders: set[Path] = set()
 
 
+STALE_AFTER_SECONDS = 3600
+"""Another code version's rollouts are removed once untouched this long (a kernel started before
+an edit may still be using them)."""
+
+
 def _drop_other_code_versions(folder: Path) -> None:
-    """Remove the rollouts stored by any other version of the code, once per process and cache:
-    no build can load them again, and a book's rollouts take several hundred MB."""
+    """Remove the rollouts stored by other versions of the code, once per process and cache:
+    a book's rollouts take several hundred MB, and only the code that stored them can load them."""
     if folder in _kept_folders:
         return
     _kept_folders.add(folder)
     if folder.parent.is_dir():
         for other in folder.parent.iterdir():
-            if other != folder and other.is_dir():
+            if other != folder and other.is_dir() and time.time() - other.stat().st_mtime > STALE_AFTER_SECONDS:
                 shutil.rmtree(other, ignore_errors=True)
 
 

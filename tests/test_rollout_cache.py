@@ -257,5 +257,39 @@ def test_storing_a_rollout_drops_those_of_other_code_versions(runs, monkeypatch,
     assert len(_files(isolated_cache)) == 2
     monkeypatch.setattr(evaluation, "package_fingerprint", lambda: "edited code")
     rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=2)
-    assert runs["n"] == 3 and not old_folder.exists()
-    assert [f.parent.name for f in _files(isolated_cache)] == ["edited code"]
+    assert runs["n"] == 3 and old_folder.exists()  # recently used: a kernel started before the edit may still read it
+    monkeypatch.setattr(evaluation, "_kept_folders", set())  # a later process
+    monkeypatch.setattr(evaluation, "STALE_AFTER_SECONDS", -1)
+    rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=4)
+    assert not old_folder.exists()
+    assert {f.parent.name for f in _files(isolated_cache)} == {"edited code"}
+
+
+def test_a_notebook_object_deep_inside_an_agent_or_environment_is_not_cached(runs, isolated_cache):
+    """The key covers adlib's code, not a notebook's: an object of another module anywhere in a
+    policy's or environment's state rules the rollout out of the cache."""
+    from adlib.agents import CopyAgent
+    from adlib.envs import DarkRoomEnv
+
+    class Mine:
+        pass
+
+    goals = np.array([[1, 1]] * 4)
+    room = DarkRoomEnv(goals, 3, 5)
+    agent = CopyAgent(3, 10, "random")
+    agent.note = Mine()
+    rollout(room, agent, 10, seed=0)
+    room.note = Mine()
+    rollout(room, RandomPolicy(5), 10, seed=0)
+    del room.note
+    rollout(room, RandomPolicy(5), 10, seed=0)
+    assert runs["n"] == 3 and len(_files(isolated_cache)) == 1
+
+
+def test_a_model_with_a_submodule_in_training_mode_is_not_cached(runs, isolated_cache):
+    tasks = sample_gaussian_bandits(20, 10, np.random.default_rng(0))
+    model = _model()
+    policy = InContextPolicy(model)  # puts the whole model in eval mode
+    model.blocks[0].train()  # then one block back in training mode (dropout would draw from torch's stream)
+    rollout(tasks.env(15, seed=1), policy, 15, seed=2)
+    assert runs["n"] == 1 and not _files(isolated_cache)
