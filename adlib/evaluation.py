@@ -427,12 +427,11 @@ def _cached_run(env, policy, n_steps: int, call: tuple, compute) -> dict[str, np
     return arrays
 
 
-_kept_folders: set[Path] = set()
-
-
 STALE_AFTER_SECONDS = 3600
 """Another code version's rollouts are removed once untouched this long (a kernel started before
 an edit may still be using them)."""
+
+_kept_folders: set[Path] = set()  # the folders this process has already cleaned around
 
 
 def _drop_other_code_versions(folder: Path) -> None:

@@ -197,11 +197,11 @@ def time_split() -> dict:
     rate = lambda key: _ledger.work[key] / _ledger.work_seconds[key] if _ledger.work.get(key) else None  # noqa: E731
     return {
         "seconds": seconds,
-        "training_tokens": _ledger.work.get("training_tokens", 0.0),
+        "training_tokens": work_total("training_tokens"),
         "training_tokens_per_second": rate("training_tokens"),
-        "in_context_steps": _ledger.work.get("in_context_steps", 0.0),
+        "in_context_steps": work_total("in_context_steps"),
         "in_context_steps_per_second": rate("in_context_steps"),
-        "in_context_steps_from_cache": _ledger.work.get("in_context_steps_from_cache", 0.0),
+        "in_context_steps_from_cache": work_total("in_context_steps_from_cache"),
     }
 
 
