@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     trial = sub.add_parser("trial", help="train and test one variant of a chapter-5 model",
                            description=run_trial.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trial.add_argument("room", choices=("hard", "key-to-door"), help="Dark Room Hard or Dark Key-to-Door")
-    trial.add_argument("--steps", type=positive_int, help="optimiser steps (chapter: 3,000 hard, 1,500 key-to-door); "
+    trial.add_argument("--steps", type=positive_int, help="optimiser steps (chapter: 3,000 hard, 12,000 key-to-door); "
                        "the warm-up stays 1/15 of them")
     trial.add_argument("--context-len", type=positive_int, help="steps of context the model reads (chapter: 80 hard, "
                        "100 key-to-door)")
@@ -169,13 +169,13 @@ def main(argv=None) -> int:
     trial.add_argument("--coordinates", action="store_true",
                        help="also embed each cell's row and column as numbers (ADConfig.coordinate_embedding; chapter: off)")
     trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard; chapter: 4) "
-                       "or per (key, door) pair (key-to-door; chapter: 1)")
+                       "or per (key, door) pair (key-to-door; chapter: 8)")
     trial.add_argument("--every-episode", type=positive_int, default=1, metavar="K",
                        help="run the source K times as long and train on every K-th episode of each history, cut to "
                             "the shortest (default: %(default)s, every episode)")
     trial.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     trial.add_argument("--scale", choices=("small", "full"), default="full",
-                       help="the chapter's data and budget: full (default; 2-8 minutes on 2 cores) or small (a "
+                       help="the chapter's data and budget: full (default; 2-20 minutes on 2 cores) or small (a "
                             "30-step smoke test whose numbers mean nothing)")
     trial.add_argument("--eval-seeds", type=positive_int, default=2, help="evaluation seeds (default: %(default)s)")
     trial.set_defaults(func=run_trial)

@@ -132,7 +132,7 @@ def test_deviations_read_the_recorded_settings():
     assert results.deviations({})[0]["this book"] == "—"
     harder = results.deviations({"05_harder_dark_rooms": record("05_harder_dark_rooms", settings=to_jsonable(harder_rooms_experiment("full")))})
     training = {r["aspect"]: r for r in harder}["training"]["this book"]
-    assert training == "Dark Room Hard: 3,000 steps of batch 64, peak 0.003; Key-to-Door: 1,500 steps of batch 64, peak 0.003"
+    assert training == "Dark Room Hard: 3,000 steps of batch 64, peak 0.003; Key-to-Door: 12,000 steps of batch 64, peak 0.003"
     assert "Dark Room Hard: 996 histories of 150 episodes" in {r["aspect"]: r for r in harder}["learning histories"]["this book"]
 
 
