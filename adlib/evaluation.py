@@ -339,7 +339,7 @@ class _AdlibOnlyPickler(pickle.Pickler):
     (a notebook's class in an agent's attribute), makes the state unfit for the key."""
 
     def reducer_override(self, obj):
-        owner = obj if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__") else type(obj)
+        owner = obj if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__")) else type(obj)
         module = getattr(owner, "__module__", None) or ""
         if module.split(".")[0] not in _TRUSTED_MODULES:
             raise pickle.PicklingError(f"{module}.{getattr(owner, '__qualname__', owner)} is not adlib's, NumPy's or Python's")

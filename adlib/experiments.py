@@ -158,7 +158,8 @@ class HarderRoomsExperiment:
     train_seeds: tuple
     """AD's training seeds."""
     ed_seeds: tuple
-    """ED's training seeds (the first of AD's: ED is the control, and each model costs minutes on a CPU)."""
+    """ED's training seeds: AD's at full scale, so that the AD-against-ED test has as many seeds on each side; the first
+    two of them at small scale."""
     eval_episodes: int
     n_eval_seeds: int
     source_runs: int
@@ -222,7 +223,7 @@ def harder_rooms_experiment(scale: str, seed: int = 0) -> HarderRoomsExperiment:
         hard_budget=grid_budget(3000 if full else 30, lr=3e-3),
         key_door_budget=grid_budget(12000 if full else 30, lr=3e-3),
         train_seeds=tuple(seed + i for i in range(3 if full else 2)),
-        ed_seeds=tuple(seed + i for i in range(2)),
+        ed_seeds=tuple(seed + i for i in range(3 if full else 2)),
         eval_episodes=100 if full else 6,
         n_eval_seeds=3 if full else 1,
         source_runs=3 if full else 1,

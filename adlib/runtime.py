@@ -189,18 +189,22 @@ def start_chapter() -> float:
     return _ledger.started
 
 
+def _rate(key: str) -> float | None:
+    """Work of one kind per second spent on it, or None where none was booked."""
+    return work_total(key) / _ledger.work_seconds[key] if work_total(key) else None
+
+
 def time_split() -> dict:
     """Seconds per phase since :func:`start_chapter`, and throughput where work was done."""
     total = time.perf_counter() - _ledger.started
     seconds = {phase: _ledger.seconds.get(phase, 0.0) for phase in PHASES}
     seconds["plotting and text"] = max(0.0, total - sum(seconds.values()))
-    rate = lambda key: _ledger.work[key] / _ledger.work_seconds[key] if _ledger.work.get(key) else None  # noqa: E731
     return {
         "seconds": seconds,
         "training_tokens": work_total("training_tokens"),
-        "training_tokens_per_second": rate("training_tokens"),
+        "training_tokens_per_second": _rate("training_tokens"),
         "in_context_steps": work_total("in_context_steps"),
-        "in_context_steps_per_second": rate("in_context_steps"),
+        "in_context_steps_per_second": _rate("in_context_steps"),
         "in_context_steps_from_cache": work_total("in_context_steps_from_cache"),
     }
 
