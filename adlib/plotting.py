@@ -41,6 +41,7 @@ METHOD_COLORS = {
     "win-stay/lose-shift": "#f768a1",
     "AD (trained on Dark Room)": "#1f77b4",
     "AD (trained on Key-to-Door)": "#08306b",
+    "ED (trained on Key-to-Door)": "#ff7f0e",
 }
 
 
