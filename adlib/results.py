@@ -413,6 +413,26 @@ def rollout_cache_sentence(records: dict[str, dict]) -> str:
             f"{run / 1e6:,.1f} million; the throughput is over the steps it ran.")
 
 
+def training_compute(records: dict[str, dict]) -> dict[str, dict]:
+    """Per chapter (in the records' order): the training runs it uses, how many of them it is the
+    first chapter to use (a cold build trains those there), and the FLOPs training those takes.
+
+    Chapters reuse each other's models (chapter 6 trains none of its own), so a run counts only
+    where it is first used, and the chapters' FLOPs add up to the cold build's. A record without
+    the run list (from before it was kept) is left out.
+    """
+    seen: set[str] = set()
+    rows = {}
+    for name, record in records.items():
+        runs = record.get("training_runs")
+        if not isinstance(runs, dict):
+            continue
+        new = {run: flops for run, flops in runs.items() if run not in seen}
+        seen.update(runs)
+        rows[name] = {"runs": len(runs), "first_used": len(new), "flops": float(sum(new.values()))}
+    return rows
+
+
 def markdown_table(header, rows) -> str:
     """A Markdown table: ``header`` cells, then one row per sequence of cells."""
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]

@@ -141,6 +141,7 @@ class _Ledger:
         self.work_seconds: dict[str, float] = defaultdict(float)  # seconds of the blocks that did that work
         self.open: list[str] = []
         self.datasets: dict[str, str] = {}  # fingerprint -> description, in the order first used
+        self.training_runs: dict[str, float] = {}  # run folder name -> FLOPs to train it, trained or loaded
 
 
 _ledger = _Ledger()
@@ -182,6 +183,24 @@ def note_dataset(description: str, fingerprint: str) -> None:
     _ledger.datasets.setdefault(fingerprint, description)
 
 
+def note_training_run(name: str, flops: float) -> None:
+    """Record a training run the chapter used, trained or loaded, and the FLOPs training it takes
+    (see :func:`adlib.model.training_step_flops`): what a cold build must compute for it."""
+    _ledger.training_runs[name] = float(flops)
+
+
+def matmul_flops_per_second(size: int = 1024, seconds: float = 1.0) -> float:
+    """This machine's float32 matrix-product rate with torch's threads: FLOPs per second of
+    ``size x size`` products, repeated for about ``seconds``. It bounds any training step's speed."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up: thread pool and caches
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or count < 3:
+        a @ b
+        count += 1
+    return 2 * size**3 * count / elapsed
+
+
 def start_chapter() -> float:
     """Reset the time ledger at the top of a chapter; returns the start (``time.perf_counter()``)."""
     global _ledger
@@ -203,6 +222,8 @@ def time_split() -> dict:
         "seconds": seconds,
         "training_tokens": work_total("training_tokens"),
         "training_tokens_per_second": _rate("training_tokens"),
+        "training_flops": work_total("training_flops"),
+        "training_flops_per_second": _rate("training_flops"),
         "in_context_steps": work_total("in_context_steps"),
         "in_context_steps_per_second": _rate("in_context_steps"),
         "in_context_steps_from_cache": work_total("in_context_steps_from_cache"),
@@ -221,6 +242,7 @@ def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
         "runtime_seconds": time.perf_counter() - started,
         "time_split": time_split(),
         "datasets": [{"dataset": d, "fingerprint": f} for f, d in _ledger.datasets.items()],
+        "training_runs": dict(_ledger.training_runs),
         "versions": environment_info(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

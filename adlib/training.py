@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
 from .data import LearningHistories
-from .model import ADConfig, ADTransformer
+from .model import ADConfig, ADTransformer, training_step_flops
 from . import runtime
 from .runtime import default_device, quiet, seed_everything, timed, training_workers
 
@@ -226,6 +226,8 @@ def train_runs(
     device = torch.device(device) if device is not None else default_device()
     progress = not quiet() if progress is None else progress
     trained: list[TrainedRun | None] = [None] * len(runs)
+    for (model_config, train_config, _), run_dir in zip(runs, run_dirs):
+        runtime.note_training_run(run_dir.name, train_config.steps * training_step_flops(model_config, train_config.batch_size))
     with timed("training") as work:
         todo = []
         for i, ((model_config, train_config, _), run_dir) in enumerate(zip(runs, run_dirs)):
@@ -239,6 +241,7 @@ def train_runs(
             for i, run in zip(todo, done):
                 trained[i] = run
             work["training_tokens"] = tokens
+            work["training_flops"] = sum(run.tokens_trained * _flops_per_token(runs[i][0]) for i, run in zip(todo, done))
         else:
             for group in _ensembles(runs, todo):
                 model_config = runs[group[0]][0]
@@ -278,6 +281,11 @@ def in_workers(runs, device) -> int:
     if torch.device(device).type != "cpu" or os.name != "posix" or sum(_tokens(r) for r in runs) < PARALLEL_MIN_TOKENS:
         return 1
     return min(training_workers(), len(runs))
+
+
+def _flops_per_token(model_config: ADConfig) -> float:
+    """Training FLOPs per token of a window (:func:`~adlib.model.training_step_flops`, which is linear in the batch)."""
+    return training_step_flops(model_config, 1) / model_config.context_len
 
 
 def _tokens(run) -> int:
@@ -502,6 +510,7 @@ def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool
                     "torch_rng": torch.get_rng_state(), "losses": losses, "step": done,
                 })
         work["training_tokens"] = tokens
+        work["training_flops"] = tokens * _flops_per_token(model_config)
     bar.close()
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
     model.eval()

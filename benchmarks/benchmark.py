@@ -5,7 +5,9 @@ Prints, each measured side by side in this one run:
   2. training a chapter's seeds: the plain loop (one model after another) against the seeds
      trained as one model with a member per seed, and against the book's path (on a CPU with
      several cores, one worker process per core), in tokens per second summed over seeds, for
-     the chapter-1 and chapter-2 models (their configs come from adlib.experiments);
+     the chapter-1 and chapter-2 models (their configs come from adlib.experiments); and the
+     plain loop's FLOPs per second (adlib.model.training_step_flops) against this machine's
+     float32 matrix-product rate, the ceiling of any training loop;
   3. in-context rollouts of those seeds: one model after another against all seeds in one
      batch, in in-context steps per second;
   4. KV cache against re-running the whole context at every step;
@@ -27,8 +29,8 @@ from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_hist
 from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
 from adlib.evaluation import InContextPolicy, rollout
 from adlib.experiments import bandit_experiment, darkroom_experiment
-from adlib.model import ADTransformer
-from adlib.runtime import default_device, environment_info
+from adlib.model import ADTransformer, training_step_flops
+from adlib.runtime import default_device, environment_info, matmul_flops_per_second
 from adlib.sources import OptimisticGreedy, ThompsonSampling
 from adlib.training import TrainConfig, in_workers, seed_runs, train, train_seeds
 
@@ -75,6 +77,8 @@ def train_workers(value: str):
 def bench_training(models, steps: int) -> None:
     """Plain loop, the seeds as one ensemble in this process, and the seeds in worker processes
     (the book's path on a multi-core CPU; its time includes starting the workers)."""
+    peak = matmul_flops_per_second()
+    print(f"  this machine's float32 matrix-product rate: {peak / 1e9:,.0f} GFLOP/s on {torch.get_num_threads()} threads")
     for name, config, batch, seeds, data, *_ in models:
         tc = TrainConfig(steps=steps, batch_size=batch, warmup_steps=1)
         tokens = len(seeds) * steps * batch * config.context_len
@@ -96,6 +100,8 @@ def bench_training(models, steps: int) -> None:
         print(f"  {name} ({ADTransformer(config).n_parameters():,} parameters, batch {batch} x {config.context_len} tokens, "
               f"{len(seeds)} seeds, {steps} steps): plain {plain:>8,.0f} tokens/s | one ensemble {ensemble:>8,.0f} ({ensemble / plain:.2f}x) | "
               f"book's path, {workers} worker processes {chosen:>8,.0f} ({chosen / plain:.2f}x)")
+        plain_flops = plain * training_step_flops(config, 1) / config.context_len
+        print(f"    plain loop: {plain_flops / 1e9:,.0f} GFLOP/s, {plain_flops / peak:.0%} of the matrix-product rate")
 
 
 def bench_ensemble_rollouts(models, n_steps_cap: int) -> None:

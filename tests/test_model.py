@@ -245,3 +245,26 @@ def test_bad_member_layouts_raise():
         ADTransformer.stack([singles[0], ADTransformer(dataclasses.replace(SMALL, d_ff=8))])
     with pytest.raises(ValueError, match="n_members"):
         ADTransformer(SMALL, n_members=0)
+
+
+@pytest.mark.parametrize("config", [
+    SMALL,
+    ADConfig(n_actions=10, context_len=12, d_model=32, n_layers=2, n_heads=4, d_ff=48, reward_by_action=True),
+    ADConfig(n_actions=5, n_observations=81, grid_size=9, coordinate_embedding=True, context_len=10, d_model=16, n_heads=2, d_ff=40),
+], ids=["plain", "reward-by-action", "grid-with-coordinates"])
+def test_training_step_flops_equal_torchs_count_of_a_step(config):
+    """The formula matches torch's own FLOP counter over one forward and backward pass, with
+    attention computed by the plain kernel (whose products torch can see)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from adlib.model import training_step_flops
+
+    model, B = ADTransformer(config), 3
+    obs, prev_a, prev_r = random_inputs(config, B, config.context_len)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(obs, prev_a, prev_r).sum().backward()
+    assert training_step_flops(config, B) == counter.get_total_flops()
+    assert training_step_flops(config, 2 * B) == 2 * training_step_flops(config, B)  # linear in the batch
+    with pytest.raises(ValueError, match="batch_size"):
+        training_step_flops(config, 0)

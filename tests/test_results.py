@@ -253,3 +253,18 @@ def test_rollout_cache_sentence_counts_loaded_and_run_steps():
     assert rollout_cache_sentence(records) == (" This build loaded 15.4 million of AD's in-context steps from the rollout cache "
                                                "and ran 2.5 million; the throughput is over the steps it ran.")
     assert rollout_cache_sentence({"02_darkroom": {"time_split": {"in_context_steps": 0.5e6}}}) == ""
+
+
+def test_training_compute_counts_each_run_where_it_is_first_used():
+    records = {
+        "02_darkroom": {"training_runs": {"a": 1e12, "b": 2e12}},
+        "03_expert_distillation": {"training_runs": {"a": 1e12, "c": 5e11}},
+        "04_out_of_distribution": {},  # a record from before the run list was kept
+        "06_critique": {"training_runs": {"b": 2e12, "c": 5e11}},
+    }
+    rows = results.training_compute(records)
+    assert rows == {
+        "02_darkroom": {"runs": 2, "first_used": 2, "flops": 3e12},
+        "03_expert_distillation": {"runs": 2, "first_used": 1, "flops": 5e11},
+        "06_critique": {"runs": 2, "first_used": 0, "flops": 0.0},
+    }

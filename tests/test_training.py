@@ -302,3 +302,28 @@ def test_train_configs_with_lists_still_train_together():
     cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, checkpoint_steps=[2, 4], betas=[0.9, 0.99])
     runs = train_seeds(MODEL, cfg, oracle_data(), [0, 1], use_cache=False, progress=False, device="cpu")
     assert [r.trained_together for r in runs] == [2, 2] and set(runs[0].checkpoints) == {2, 4}
+
+
+def test_the_ledger_books_training_flops_for_trained_and_loaded_runs(isolated_cache):
+    """A chapter records every run it used with the FLOPs training it takes (a cold build's
+    compute), loaded or not; the FLOPs of the steps actually trained count as work done."""
+    from adlib import runtime
+    from adlib.model import training_step_flops
+
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=1)
+    runtime.start_chapter()
+    first = train_seeds(MODEL, cfg, oracle_data(), [0, 1], progress=False)
+    per_run = 6 * training_step_flops(MODEL, 4)
+    split = runtime.time_split()
+    assert split["training_flops"] == 2 * per_run and split["training_flops_per_second"] > 0
+    started = runtime.start_chapter()
+    train_seeds(MODEL, cfg, oracle_data(), [0, 1], progress=False)
+    record = runtime.run_record("test", "small", {}, started)
+    assert record["training_runs"] == {r.run_dir.name: per_run for r in first}
+    assert record["time_split"]["training_flops"] == 0 and record["time_split"]["training_flops_per_second"] is None
+
+
+def test_matmul_rate_is_measured():
+    from adlib.runtime import matmul_flops_per_second
+
+    assert 1e8 < matmul_flops_per_second(size=128, seconds=0.05) < 1e14
