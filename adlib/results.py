@@ -443,7 +443,7 @@ def format_seconds(seconds: float) -> str:
     """``754.2`` -> ``"754 s (12 min 34 s)"``."""
     seconds = float(seconds)
     minutes, secs = divmod(seconds, 60)
-    return f"{seconds:.0f} s" if minutes < 1 else f"{seconds:.0f} s ({int(minutes)} min {secs:.0f} s)"
+    return f"{seconds:,.0f} s" if minutes < 1 else f"{seconds:,.0f} s ({int(minutes)} min {secs:.0f} s)"
 
 
 def flatten(value, prefix: str = "", max_items: int = 24) -> list[tuple[str, str]]:

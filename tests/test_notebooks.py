@@ -152,6 +152,7 @@ def test_reproducibility_page_lists_the_runs(executed):
     text = json.dumps([c.get("outputs", []) for c in nb["cells"]])
     assert "1. Bandit" in text and "5. Harder dark rooms" in text
     assert "tokens/s" in text and "steps/s" in text  # the time split and throughput table
+    assert "GFLOP/s" in text and "TFLOP" in text  # the compute floor: every chapter's training compute and the measured rate
     assert "Settings of 2. Dark Room" in text and "Seeds:" in text
     for record in map(json.loads, map(Path.read_text, sorted(results.glob("*.json")))):
         for dataset in record["datasets"]:

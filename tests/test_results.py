@@ -140,6 +140,7 @@ def test_flatten_and_format_seconds():
     rows = dict(results.flatten({"a": {"b": 1, "c": [1, 2]}, "long": list(range(30)), "pairs": [[1, 2]]}))
     assert rows == {"a.b": "1", "a.c": "1, 2", "long": "30 items: 0, 1, 2, 3, 4, 5, 6, 7, …", "pairs": "[1, 2]"}
     assert results.format_seconds(42.4) == "42 s" and results.format_seconds(754.2) == "754 s (12 min 34 s)"
+    assert results.format_seconds(1619.4) == "1,619 s (26 min 59 s)"
 
 
 def test_quiet_switch_silences_logs(monkeypatch, capsys):
