@@ -113,24 +113,26 @@ class ADConfig:
 
 
 def training_step_flops(config: ADConfig, batch_size: int) -> int:
-    """Floating-point operations of one training step's forward and backward pass over
-    ``batch_size`` windows of ``config.context_len`` steps: the compute a step cannot do without.
+    """Floating-point operations (FLOPs) of the matrix products in one training step's forward
+    and backward pass over ``batch_size`` windows of ``config.context_len`` steps.
 
     Counted as torch's ``FlopCounterMode`` counts them with the plain ("math") attention kernel
-    (tested): 2 per multiply-add of every matrix product, attention over the whole T x T square.
-    Element-wise work (layer norms, GELU, softmax, rotary embeddings) and the optimiser are left
-    out, so a step can never run faster than these FLOPs at the processor's matrix-product peak.
+    (tested), the usual model-FLOPs convention: 2 per multiply-add, attention over the whole
+    T x T square (a causal kernel may skip the masked half: about an eighth of the total for the
+    book's grid models). Element-wise work (layer norms, GELU, softmax, rotary embeddings) and
+    the optimiser are left out: they cost time but no products.
     """
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     c = config
     tokens = batch_size * c.context_len
     block_weights = 3 * c.d_model**2 + c.d_model**2 + 2 * c.d_model * c.d_ff  # qkv, proj, MLP in and out
-    # Inputs that carry no gradient (the reward, the coordinates) need no input gradient in the backward pass.
-    no_grad_inputs = 1 + (2 if c.coordinate_embedding else 0)
-    weights = c.n_layers * block_weights + c.d_model * c.n_actions + no_grad_inputs * c.d_model
+    # Input features that carry no gradient (the reward, the two coordinates) need no input gradient backward.
+    no_grad_in_features = 1 + (2 if c.coordinate_embedding else 0)
+    # Weights each token multiplies by (the embedding tables are lookups, not products).
+    weights = c.n_layers * block_weights + c.d_model * c.n_actions + no_grad_in_features * c.d_model
     forward = 2 * tokens * weights
-    backward = 2 * forward - 2 * tokens * no_grad_inputs * c.d_model  # gradients of the weights and of the inputs
+    backward = 2 * forward - 2 * tokens * no_grad_in_features * c.d_model  # gradients of the weights and of the inputs
     attention_forward = c.n_layers * 2 * 2 * batch_size * c.n_heads * c.context_len**2 * c.head_dim  # q k^T and p v
     return int(forward + backward + 3 * attention_forward)  # backward of attention: twice its forward
 

@@ -433,6 +433,12 @@ def training_compute(records: dict[str, dict]) -> dict[str, dict]:
     return rows
 
 
+def format_flops(flops: float) -> str:
+    """``3.0e14`` -> ``"300 TFLOP"``; below a TFLOP in GFLOP, so small runs do not read as 0."""
+    flops = float(flops)
+    return f"{flops / 1e12:,.0f} TFLOP" if flops >= 1e12 else f"{flops / 1e9:,.0f} GFLOP"
+
+
 def markdown_table(header, rows) -> str:
     """A Markdown table: ``header`` cells, then one row per sequence of cells."""
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]

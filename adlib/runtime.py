@@ -191,12 +191,13 @@ def note_training_run(name: str, flops: float) -> None:
 
 def matmul_flops_per_second(size: int = 1024, seconds: float = 1.0) -> float:
     """This machine's float32 matrix-product rate with torch's threads: FLOPs per second of
-    ``size x size`` products, repeated for about ``seconds``. It bounds any training step's speed."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up: thread pool and caches
+    ``size x size`` products, repeated for about ``seconds``. Float32 training that does the
+    products of :func:`adlib.model.training_step_flops` cannot do them faster."""
+    a, b, out = torch.randn(size, size), torch.randn(size, size), torch.empty(size, size)
+    torch.mm(a, b, out=out)  # warm-up: thread pool and caches
     count, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds or count < 3:
-        a @ b
+        torch.mm(a, b, out=out)
         count += 1
     return 2 * size**3 * count / elapsed
 

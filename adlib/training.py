@@ -241,7 +241,7 @@ def train_runs(
             for i, run in zip(todo, done):
                 trained[i] = run
             work["training_tokens"] = tokens
-            work["training_flops"] = sum(run.tokens_trained * _flops_per_token(runs[i][0]) for i, run in zip(todo, done))
+            work["training_flops"] = sum(run.tokens_trained * training_flops_per_token(runs[i][0]) for i, run in zip(todo, done))
         else:
             for group in _ensembles(runs, todo):
                 model_config = runs[group[0]][0]
@@ -283,8 +283,8 @@ def in_workers(runs, device) -> int:
     return min(training_workers(), len(runs))
 
 
-def _flops_per_token(model_config: ADConfig) -> float:
-    """Training FLOPs per token of a window (:func:`~adlib.model.training_step_flops`, which is linear in the batch)."""
+def training_flops_per_token(model_config: ADConfig) -> float:
+    """Training FLOPs per token of a window (:func:`~adlib.model.training_step_flops` is linear in the batch)."""
     return training_step_flops(model_config, 1) / model_config.context_len
 
 
@@ -510,7 +510,7 @@ def _train_ensemble(model_config, members, run_dirs: list[Path], use_cache: bool
                     "torch_rng": torch.get_rng_state(), "losses": losses, "step": done,
                 })
         work["training_tokens"] = tokens
-        work["training_flops"] = tokens * _flops_per_token(model_config)
+        work["training_flops"] = tokens * training_flops_per_token(model_config)
     bar.close()
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
     model.eval()

@@ -7,7 +7,7 @@ Prints, each measured side by side in this one run:
      several cores, one worker process per core), in tokens per second summed over seeds, for
      the chapter-1 and chapter-2 models (their configs come from adlib.experiments); and the
      plain loop's FLOPs per second (adlib.model.training_step_flops) against this machine's
-     float32 matrix-product rate, the ceiling of any training loop;
+     float32 matrix-product rate, the ceiling of float32 training that does those products;
   3. in-context rollouts of those seeds: one model after another against all seeds in one
      batch, in in-context steps per second;
   4. KV cache against re-running the whole context at every step;
@@ -29,10 +29,10 @@ from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_hist
 from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
 from adlib.evaluation import InContextPolicy, rollout
 from adlib.experiments import bandit_experiment, darkroom_experiment
-from adlib.model import ADTransformer, training_step_flops
+from adlib.model import ADTransformer
 from adlib.runtime import default_device, environment_info, matmul_flops_per_second
 from adlib.sources import OptimisticGreedy, ThompsonSampling
-from adlib.training import TrainConfig, in_workers, seed_runs, train, train_seeds
+from adlib.training import TrainConfig, in_workers, seed_runs, train, train_seeds, training_flops_per_token
 
 
 def bench_sources(n_bandits: int) -> None:
@@ -100,7 +100,7 @@ def bench_training(models, steps: int) -> None:
         print(f"  {name} ({ADTransformer(config).n_parameters():,} parameters, batch {batch} x {config.context_len} tokens, "
               f"{len(seeds)} seeds, {steps} steps): plain {plain:>8,.0f} tokens/s | one ensemble {ensemble:>8,.0f} ({ensemble / plain:.2f}x) | "
               f"book's path, {workers} worker processes {chosen:>8,.0f} ({chosen / plain:.2f}x)")
-        plain_flops = plain * training_step_flops(config, 1) / config.context_len
+        plain_flops = plain * training_flops_per_token(config)
         print(f"    plain loop: {plain_flops / 1e9:,.0f} GFLOP/s, {plain_flops / peak:.0%} of the matrix-product rate")
 
 

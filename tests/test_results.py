@@ -141,6 +141,7 @@ def test_flatten_and_format_seconds():
     assert rows == {"a.b": "1", "a.c": "1, 2", "long": "30 items: 0, 1, 2, 3, 4, 5, 6, 7, …", "pairs": "[1, 2]"}
     assert results.format_seconds(42.4) == "42 s" and results.format_seconds(754.2) == "754 s (12 min 34 s)"
     assert results.format_seconds(1619.4) == "1,619 s (26 min 59 s)"
+    assert results.format_flops(3.007e14) == "301 TFLOP" and results.format_flops(4.2e10) == "42 GFLOP"
 
 
 def test_quiet_switch_silences_logs(monkeypatch, capsys):
