@@ -226,11 +226,10 @@ def train_runs(
     device = torch.device(device) if device is not None else default_device()
     progress = not quiet() if progress is None else progress
     trained: list[TrainedRun | None] = [None] * len(runs)
-    for (model_config, train_config, _), run_dir in zip(runs, run_dirs):
-        runtime.note_training_run(run_dir.name, train_config.steps * training_step_flops(model_config, train_config.batch_size))
     with timed("training") as work:
         todo = []
         for i, ((model_config, train_config, _), run_dir) in enumerate(zip(runs, run_dirs)):
+            runtime.note_training_run(run_dir.name, train_config.steps * training_step_flops(model_config, train_config.batch_size))
             if use_cache and (run_dir / "final.pt").exists():
                 trained[i] = _load_run(run_dir, model_config, train_config, device)
             else:
