@@ -1,6 +1,8 @@
 # Build, test and benchmark entry points.  Everything runs from .venv (created on demand).
 #   make book   execute every notebook at full scale and build the HTML book (_build/html)
 #   make test   unit tests + notebooks at small scale (papermill via tests/, nbval-lax)
+#   make weights  train the shipped weights (weights/) that are missing or stale; CHAPTER=05_harder_dark_rooms limits it
+#   make book-from-scratch  ignore the shipped weights: train every run into a fresh cache, then build the book
 #   make bench  run benchmarks/benchmark.py
 #   make clean  remove build outputs, results, caches and vendored JS
 
@@ -21,10 +23,12 @@ MATHJAX_JS      := $(MATHJAX_DIR)/tex-svg.js
 WIDGETS_DIR     := _vendor/widgets
 WIDGETS_JS      := $(WIDGETS_DIR)/embed-amd.js $(WIDGETS_DIR)/require.js
 
-.PHONY: help install vendor book test bench clean
+.PHONY: help install vendor book book-from-scratch weights test bench clean
 
 help:
 	@echo "make book   - set up .venv, execute all notebooks (ADLIB_SCALE=full), build _build/html"
+	@echo "make weights - train the missing or stale shipped weights (CHAPTER=... for one chapter)"
+	@echo "make book-from-scratch - train everything (no shipped weights, fresh cache), then build the book"
 	@echo "make test   - unit tests + notebooks at ADLIB_SCALE=small (pytest, nbval-lax)"
 	@echo "make bench  - run benchmarks/benchmark.py"
 	@echo "make clean  - remove _build, results, .adlib_cache, _vendor"
@@ -66,6 +70,21 @@ book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	  ADLIB_SCALE=full ADLIB_QUIET=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
 	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \
 	  exit $$rc
+
+# The only way the shipped weights in weights/ are made: every run the full-scale chapters ask for whose
+# file is missing or whose configs or data digest no longer match the code is trained and written, each
+# as soon as it finishes (commit them then).
+weights: $(STAMP)
+	$(VENV)/bin/adlib weights $(if $(CHAPTER),--chapter $(CHAPTER))
+
+# The book with nothing shipped and nothing cached: every run is trained first, outside the notebooks
+# (the code `make weights` runs, into a fresh cache), so that no notebook cell waits on training.
+book-from-scratch: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
+	@start=$$(date +%s); rm -rf .adlib_cache/runs; \
+	  ADLIB_SHIPPED_WEIGHTS=0 $(PY) -c "from adlib.run_store import train_book_runs; train_book_runs()"; \
+	  echo "make book-from-scratch: training took $$(( $$(date +%s) - start )) s"; \
+	  ADLIB_SHIPPED_WEIGHTS=0 $(MAKE) --no-print-directory book; \
+	  echo "make book-from-scratch: $$(( $$(date +%s) - start )) s in all"
 
 # Both suites always run; the target fails if either fails.  pytest exits 5 when it
 # collected no test: that counts as a failure here.

@@ -7,7 +7,9 @@ One module per concept:
 - :mod:`adlib.sources`     batched source RL algorithms (and experts) whose histories AD distils
 - :mod:`adlib.data`        learning-history datasets and training windows
 - :mod:`adlib.model`       the causal transformer with a sliding-window KV cache
-- :mod:`adlib.training`    the training loop, checkpoints, artefact cache
+- :mod:`adlib.training`    the training loop (AdamW, schedule, clipping, checkpoints, resume)
+- :mod:`adlib.train_workers` sharing training runs out among worker processes on a CPU
+- :mod:`adlib.run_store`   where a trained run comes from: the local cache, the shipped weights (verified), or training
 - :mod:`adlib.evaluation`  batched in-context rollouts and metrics
 - :mod:`adlib.plotting`    the book's plotting style
 - :mod:`adlib.experiments` each chapter's settings by scale, shared by chapters that reuse artefacts

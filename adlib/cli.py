@@ -1,5 +1,6 @@
 """Command line: ``adlib run`` executes notebooks in batch, ``adlib baselines`` prints bandit baselines,
-``adlib trial`` trains and tests one variant of a chapter-5 model.
+``adlib trial`` trains and tests one variant of a chapter-5 model, ``adlib weights`` trains the shipped
+weights (``make weights``).
 
 Examples::
 
@@ -9,6 +10,8 @@ Examples::
     adlib trial hard --histories 8 --steps 6000   # chapter 5's 8-history, 6,000-step row (twice its setting)
     adlib trial key-to-door --context-len 250 --batch-size 32
     adlib trial hard --every-episode 2            # every second episode of source runs twice as long
+    adlib weights --chapter 05_harder_dark_rooms  # train that chapter's missing or stale shipped weights
+    adlib weights --check                         # list the runs whose shipped weights are missing or stale
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def run_trial(args) -> int:
     """
     import dataclasses
 
-    from . import data, evaluation, training
+    from . import data, evaluation, run_store
     from .experiments import grid_budget, harder_rooms_experiment
 
     X = harder_rooms_experiment(args.scale)
@@ -98,7 +101,7 @@ def run_trial(args) -> int:
         dones = evaluation.episode_ends_from_rewards(histories.rewards, source.horizon, rewards_to_end=1 if hard else 2)
         histories = histories.subsample_uneven_episodes(args.every_episode, dones)
     start = time.perf_counter()
-    run = training.train(model, train, histories, use_cache=False)
+    run = run_store.train(model, train, histories, use_cache=False, shipped=False)
     trained = time.perf_counter() - start
     policy = [evaluation.InContextPolicy(run.model)]
     if hard:
@@ -121,6 +124,23 @@ def run_trial(args) -> int:
     if not hard:
         print(f"last {k} episodes: key found {ev.rate(1).mean(axis=0)[-k:].mean():.2f}, "
               f"door after it {ev.rate(2).mean(axis=0)[-k:].mean():.2f}")
+    return 0
+
+
+def weights(args) -> int:
+    """Train the shipped weights that are missing or stale (``make weights``), or only check them."""
+    from .run_store import check_shipped, make_weights
+
+    chapters = args.chapter or None
+    if args.check:
+        problems = check_shipped(chapters)
+        for line in problems:
+            print(line)
+        print(f"adlib weights --check: {len(problems)} run(s) missing or stale")
+        return 1 if problems else 0
+    result = make_weights(chapters, retrain=args.retrain)
+    print(f"make weights: trained {len(result['trained'])}, {len(result['current'])} already current, removed "
+          f"{len(result['removed'])} no longer asked for, in {result['seconds']:,.0f} s")
     return 0
 
 
@@ -179,6 +199,12 @@ def main(argv=None) -> int:
                             "30-step smoke test whose numbers mean nothing)")
     trial.add_argument("--eval-seeds", type=positive_int, default=2, help="evaluation seeds (default: %(default)s)")
     trial.set_defaults(func=run_trial)
+    w = sub.add_parser("weights", help="train the book's shipped weights that are missing or stale (make weights)",
+                       description=weights.__doc__)
+    w.add_argument("--chapter", action="append", default=[], help="only this chapter's runs (e.g. 05_harder_dark_rooms; repeatable)")
+    w.add_argument("--retrain", action="store_true", help="retrain every run, current or not")
+    w.add_argument("--check", action="store_true", help="train nothing: list the runs whose weights are missing or stale")
+    w.set_defaults(func=weights)
     args = parser.parse_args(argv)
     return args.func(args)
 

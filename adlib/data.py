@@ -12,6 +12,7 @@ checks shapes, value ranges and, when asked, that the file was made by the expec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -81,6 +82,17 @@ class LearningHistories:
         if "config" in self.meta:
             return config_hash(self.meta["config"], self.n_histories, self.n_steps)
         return config_hash(self.actions.tobytes().hex()[:4096], float(self.rewards.sum()), self.actions.shape)
+
+    def content_digest(self) -> str:
+        """SHA-256 of what the model trains on: the arrays (shapes, dtypes, bytes) and the action and
+        observation counts. Unlike :attr:`fingerprint`, which names the producing config, it changes
+        when a source algorithm or an environment behaves differently under the same config."""
+        digest = hashlib.sha256(f"{self.n_actions},{self.n_observations}".encode())
+        for array in (self.observations, self.actions, self.rewards):
+            array = np.ascontiguousarray(array)
+            digest.update(f"|{array.dtype.str}{array.shape}|".encode())
+            digest.update(memoryview(array).cast("B"))
+        return digest.hexdigest()
 
     def select(self, index) -> "LearningHistories":
         """A subset of the histories (rows)."""

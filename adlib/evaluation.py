@@ -152,7 +152,7 @@ class InContextPolicy:
     spaces, :func:`run_gymnasium` does the same loop. The KV cache holds at most
     ``context_len`` steps, so each step costs the same in episode 100 as in episode 2.
 
-    A model with several members (e.g. :func:`adlib.training.stacked` over the training seeds)
+    A model with several members (e.g. :func:`adlib.run_store.stacked` over the training seeds)
     acts in ``n_members * B`` environments at once, member-major: environments
     ``[e*B, (e+1)*B)`` are member e's.
 

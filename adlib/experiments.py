@@ -340,3 +340,81 @@ def critique_experiment(scale: str, seed: int = 0) -> CritiqueExperiment:
         key_door_eval_seeds=2 if full else 1,
         n_bandits=6_000 if full else 300,
     )
+
+
+CHAPTERS = ("01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution", "05_harder_dark_rooms",
+            "06_critique")
+"""The chapter notebooks, in order (their records and shipped weights are named by these)."""
+
+
+@dataclass(frozen=True)
+class Histories:
+    """A training dataset as a chapter builds it: a source config, optionally every ``subsample``-th episode."""
+
+    config: object
+    """A :class:`~adlib.data.BanditDataConfig`, :class:`~adlib.data.DarkRoomDataConfig` (or Hard) or
+    :class:`~adlib.data.KeyToDoorDataConfig`."""
+    subsample: int = 1
+    """Keep every ``subsample``-th episode of each history (1: all)."""
+    episode_len: int = 0
+    """Episode length, needed when ``subsample > 1``."""
+
+    def load(self):
+        from . import data
+
+        if isinstance(self.config, BanditDataConfig):
+            histories = data.bandit_histories(self.config)
+        elif isinstance(self.config, KeyToDoorDataConfig):
+            histories = data.key_to_door_histories(self.config)
+        elif isinstance(self.config, DarkRoomDataConfig):
+            histories = data.darkroom_histories(self.config)
+        else:
+            raise TypeError(f"no dataset is made from a {type(self.config).__name__}")
+        return histories.subsample_episodes(self.subsample, self.episode_len) if self.subsample > 1 else histories
+
+
+@dataclass(frozen=True)
+class BookRun:
+    """One training run a chapter asks for: the chapter that first uses it, a name, configs and data."""
+
+    chapter: str
+    name: str
+    model: ADConfig
+    train: TrainConfig
+    data: Histories
+    keep_checkpoints: bool = False
+    """Ship the run's intermediate checkpoints too (only where a chapter reads them)."""
+
+
+def book_runs(scale: str = "full", seed: int = 0) -> list[BookRun]:
+    """Every training run the chapters ask for at ``scale``, each listed once, under the first chapter
+    that uses it (chapter 3 also reads chapter 2's and chapter 1's runs, chapter 4 chapter 1's,
+    chapter 6 those of chapters 1, 2 and 5 and trains nothing). The notebooks' records list the
+    runs they used; a test checks that they are these."""
+    B, D, H, O = (bandit_experiment(scale, seed), darkroom_experiment(scale, seed), harder_rooms_experiment(scale, seed),
+                  out_of_distribution_experiment(scale, seed))
+    darkroom = Histories(D.source, D.subsample, D.horizon)
+    runs = []
+
+    def seeds(chapter, name, model, train, data, train_seeds, keep_checkpoints=False):
+        runs.extend(BookRun(chapter, f"{name}, seed {s}", model, dataclasses.replace(train, seed=int(s)), data, keep_checkpoints)
+                    for s in train_seeds)
+
+    seeds("01_bandit", "AD, optimistic-greedy source", B.model, B.train, Histories(B.optimistic_data), B.train_seeds, True)
+    seeds("01_bandit", "AD, Thompson-sampling source", B.model, B.train, Histories(B.thompson_data), B.train_seeds)
+    seeds("02_darkroom", "AD", D.model, D.train, darkroom, D.train_seeds)
+    for n_episodes in (1, 2):
+        seeds("02_darkroom", f"AD, {n_episodes}-episode context", dataclasses.replace(D.model, context_len=n_episodes * D.horizon),
+              D.train, darkroom, D.train_seeds[: D.ablation_seeds])
+    seeds("03_expert_distillation", "ED, Dark Room", D.model, D.train,
+          Histories(dataclasses.replace(D.source, source="expert"), D.subsample, D.horizon), D.train_seeds)
+    seeds("03_expert_distillation", "ED, bandit", B.model, B.train, Histories(dataclasses.replace(B.thompson_data, source="oracle")),
+          B.train_seeds)
+    seeds("04_out_of_distribution", "AD, arm swap", O.model, O.train, Histories(O.arm_swap_data), O.train_seeds)
+    seeds("04_out_of_distribution", "AD, odd/even", O.model, O.train, Histories(O.odd_even_data), O.train_seeds)
+    seeds("05_harder_dark_rooms", "AD, Dark Room Hard", H.hard_model, H.hard_budget, Histories(H.hard_source), H.train_seeds)
+    seeds("05_harder_dark_rooms", "ED, Dark Room Hard", H.hard_model, H.hard_budget, Histories(H.hard_expert), H.ed_seeds)
+    seeds("05_harder_dark_rooms", "AD, Key-to-Door", H.key_door_model, H.key_door_budget, Histories(H.key_door_source),
+          H.train_seeds)
+    seeds("05_harder_dark_rooms", "ED, Key-to-Door", H.key_door_model, H.key_door_budget, Histories(H.key_door_expert), H.ed_seeds)
+    return runs

@@ -69,7 +69,7 @@ def cpu_cores() -> int:
 
 
 def training_workers() -> int:
-    """How many processes may train runs side by side on a CPU (see :func:`adlib.training.train_runs`):
+    """How many processes may train runs side by side on a CPU (see :func:`adlib.run_store.train_runs`):
     ``ADLIB_TRAIN_WORKERS`` when set (1 trains everything in this process), else one per core."""
     value = os.environ.get("ADLIB_TRAIN_WORKERS")
     if value is None:
@@ -141,7 +141,8 @@ class _Ledger:
         self.work_seconds: dict[str, float] = defaultdict(float)  # seconds of the blocks that did that work
         self.open: list[str] = []
         self.datasets: dict[str, str] = {}  # fingerprint -> description, in the order first used
-        self.training_runs: dict[str, float] = {}  # run folder name -> FLOPs to train it, trained or loaded
+        self.training_runs: dict[str, float] = {}  # run id -> FLOPs to train it, trained or loaded
+        self.run_origins: dict[str, str] = {}  # run id -> "trained", "cache" or "shipped"
 
 
 _ledger = _Ledger()
@@ -183,10 +184,12 @@ def note_dataset(description: str, fingerprint: str) -> None:
     _ledger.datasets.setdefault(fingerprint, description)
 
 
-def note_training_run(name: str, flops: float) -> None:
-    """Record a training run the chapter used, trained or loaded, and the FLOPs training it takes
-    (see :func:`adlib.model.training_step_flops`): what a cold build must compute for it."""
+def note_training_run(name: str, flops: float, origin: str = "trained") -> None:
+    """Record a training run the chapter used, the FLOPs training it takes (see
+    :func:`adlib.model.training_step_flops`: what a build from scratch must compute for it) and
+    where its weights came from (trained here, the local cache or the shipped weights)."""
     _ledger.training_runs[name] = float(flops)
+    _ledger.run_origins[name] = origin
 
 
 def matmul_flops_per_second(size: int = 1024, seconds: float = 1.0) -> float:
@@ -244,6 +247,7 @@ def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
         "time_split": time_split(),
         "datasets": [{"dataset": d, "fingerprint": f} for f, d in _ledger.datasets.items()],
         "training_runs": dict(_ledger.training_runs),
+        "run_origins": dict(_ledger.run_origins),
         "versions": environment_info(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

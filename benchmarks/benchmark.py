@@ -32,7 +32,9 @@ from adlib.experiments import bandit_experiment, darkroom_experiment
 from adlib.model import ADTransformer
 from adlib.runtime import default_device, environment_info, matmul_flops_per_second
 from adlib.sources import OptimisticGreedy, ThompsonSampling
-from adlib.training import TrainConfig, in_workers, seed_runs, train, train_seeds, training_flops_per_token
+from adlib.run_store import seed_runs, train, train_seeds
+from adlib.train_workers import in_workers
+from adlib.training import TrainConfig, training_flops_per_token
 
 
 def bench_sources(n_bandits: int) -> None:

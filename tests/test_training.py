@@ -6,7 +6,8 @@ import torch
 
 from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_histories
 from adlib.model import ADConfig, ADTransformer
-from adlib.training import TrainConfig, clip_grad_norm_per_member, learning_rate, stacked, train, train_seeds, train_together
+from adlib.run_store import stacked, train, train_seeds, train_together
+from adlib.training import TrainConfig, clip_grad_norm_per_member, learning_rate
 
 MODEL = ADConfig(n_actions=4, context_len=10, d_model=16, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0)
 
@@ -104,7 +105,7 @@ def test_model_and_data_mismatch_raises():
 def test_checkpoint_for_another_config_is_rejected(isolated_cache):
     cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1)
     run = train(MODEL, cfg, oracle_data(), progress=False)
-    from adlib.training import _load_model
+    from adlib.training import load_checkpoint as _load_model
 
     with pytest.raises(ValueError, match="another model config"):
         _load_model(run.run_dir / "final.pt", dataclasses.replace(MODEL, d_ff=32), "cpu")
@@ -116,7 +117,8 @@ def test_checkpoints_from_before_a_new_model_option_still_load(isolated_cache):
     grid = dataclasses.replace(MODEL, n_observations=4, grid_size=2)
     cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1)
     run = train(grid, cfg, oracle_data(), progress=False)
-    from adlib.training import _load_model, run_directory
+    from adlib.run_store import run_directory
+    from adlib.training import load_checkpoint as _load_model
 
     _, payload = _load_model(run.run_dir / "final.pt", grid, "cpu")
     assert "coordinate_embedding" not in payload["model_config"]
@@ -226,16 +228,17 @@ def test_missing_checkpoint_is_named(isolated_cache):
 
 def _parallel(monkeypatch, workers: str) -> None:
     """Make train_runs use ``workers`` worker processes even for the tests' tiny runs."""
-    import adlib.training
+    import adlib.train_workers
 
-    monkeypatch.setattr(adlib.training, "PARALLEL_MIN_TOKENS", 0)
+    monkeypatch.setattr(adlib.train_workers, "PARALLEL_MIN_TOKENS", 0)
     monkeypatch.setenv("ADLIB_TRAIN_WORKERS", workers)
 
 
 def test_runs_trained_in_worker_processes_equal_runs_trained_here(monkeypatch):
     """Workers are a speed-up only: each run, of either architecture, ends where it does in this process,
     is cached on its own with the throughput of the batch, and loads back as trained."""
-    from adlib.training import in_workers, train_runs
+    from adlib.run_store import train_runs
+    from adlib.train_workers import in_workers
 
     cfg = TrainConfig(steps=20, batch_size=8, lr=3e-3, warmup_steps=2, checkpoint_steps=(10,))
     wide = dataclasses.replace(MODEL, d_ff=32)
@@ -262,7 +265,7 @@ def test_runs_trained_in_worker_processes_equal_runs_trained_here(monkeypatch):
 
 
 def test_a_failing_worker_run_raises_with_the_run_and_the_cause(monkeypatch, isolated_cache):
-    from adlib.training import run_directory, train_runs
+    from adlib.run_store import run_directory, train_runs
 
     cfg = TrainConfig(steps=4, batch_size=4, warmup_steps=1, checkpoint_steps=(2,))
     runs = [(MODEL, cfg, oracle_data()), (MODEL, dataclasses.replace(cfg, seed=1), oracle_data())]
@@ -286,7 +289,7 @@ def test_bad_worker_count_is_refused(monkeypatch):
 
 
 def test_train_groups_returns_each_groups_runs_as_trained_alone():
-    from adlib.training import seed_runs, train_groups
+    from adlib.run_store import seed_runs, train_groups
 
     cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=1)
     groups = train_groups({"a": seed_runs(MODEL, cfg, oracle_data(), [0, 1]), "b": seed_runs(MODEL, cfg, oracle_data(), [2])},
