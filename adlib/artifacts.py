@@ -40,6 +40,16 @@ def package_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache
+def modules_fingerprint(*names: str) -> str:
+    """A hash of the source files of the named ``adlib`` modules (e.g. ``"sources"``) as this process loaded them."""
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        path = Path(__file__).resolve().parent / f"{name}.py"
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def to_jsonable(obj: Any, for_hash: bool = False) -> Any:
     """Turn dataclasses, tuples and numpy scalars into plain JSON values.
 

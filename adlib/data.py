@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
+from .artifacts import atomic_path, cache_dir, config_hash, modules_fingerprint, to_jsonable
 from .envs import DarkRoomEnv, KeyToDoorEnv, sample_bernoulli_bandits, sample_gaussian_bandits
 from .evaluation import rollout
 from .runtime import note_dataset, timed
@@ -32,6 +32,8 @@ from .sources import (
 )
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
+DATA_MODULES = ("data", "envs", "sources", "evaluation")
+"""The modules whose code makes the learning histories (``evaluation`` steps the sources in the envs)."""
 
 
 @dataclass
@@ -299,7 +301,9 @@ def _describe(config, kind: str) -> str:
 
 def _cached_histories(config, kind: str, generate, use_cache: bool) -> LearningHistories:
     """Load the dataset made by ``config`` from the artefact cache, or generate and store it."""
-    path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}.npz"
+    # Keyed by the code that generates data too: a changed source algorithm or environment makes new data.
+    code = modules_fingerprint(*DATA_MODULES)
+    path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}-{code}.npz"
     with timed("data"):
         if use_cache and path.exists():
             histories = LearningHistories.load(path, expected_config=config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -431,6 +432,44 @@ def training_compute(records: dict[str, dict]) -> dict[str, dict]:
         seen.update(runs)
         rows[name] = {"runs": len(runs), "first_used": len(new), "flops": float(sum(new.values()))}
     return rows
+
+
+def model_origins(records: dict[str, dict], manifest: dict) -> dict:
+    """Where this build's models came from, from the chapters' records and the shipped weights' manifest.
+
+    Returns ``{"counts": {origin: runs}, "rows": [...]}``: one row per group of runs (a chapter's
+    runs that differ only in their seed), in the order the chapters first use them, with where
+    their weights came from in this build and, for shipped runs, how they were trained. A run
+    counts once, with its origin in the first chapter that used it.
+    """
+    first: dict[str, tuple[str, str]] = {}  # run id -> (chapter, origin)
+    for chapter, record in records.items():
+        for rid, origin in (record.get("run_origins") or {}).items():
+            first.setdefault(rid, (chapter, origin))
+    counts: dict[str, int] = {}
+    groups: dict[tuple, dict] = {}
+    for rid, (chapter, origin) in first.items():
+        counts[origin] = counts.get(origin, 0) + 1
+        entry = manifest.get("runs", {}).get(rid)
+        name = re.sub(r", seed \d+$", "", entry["name"]) if entry else "(not in the shipped weights)"
+        g = groups.setdefault((chapter, name), {"chapter": chapter, "name": name, "seeds": [], "origins": {}, "entries": []})
+        g["origins"][origin] = g["origins"].get(origin, 0) + 1
+        if entry:
+            g["seeds"].append(entry["train_config"]["seed"])
+            g["entries"].append(entry)
+    rows = []
+    for g in groups.values():
+        entries = g["entries"]
+        trained = sorted({f"{e['trained']['device']} ({e['trained']['cpu']}), code `{e['trained']['code']}`" for e in entries})
+        rows.append({
+            "chapter": g["chapter"], "name": g["name"], "seeds": sorted(g["seeds"]),
+            "origin": ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in g["origins"].items()),
+            "trained_on": "; ".join(trained) if trained else "—",
+            "steps": entries[0]["train_config"]["steps"] if entries else None,
+            "wall_seconds": [e["trained"]["wall_seconds"] for e in entries],
+            "final_loss": [e["loss"]["final"] for e in entries],
+        })
+    return {"counts": counts, "rows": rows}
 
 
 def format_flops(flops: float) -> str:

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import time
+import warnings
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,6 +106,9 @@ class ShippedWeights:
         if self._manifest is None:
             path = self.root / MANIFEST
             if not path.exists():
+                if not self.root.exists() and "ADLIB_WEIGHTS_DIR" not in os.environ:
+                    warnings.warn(f"no shipped weights at {self.root}: models will be trained here. Outside a clone of the "
+                                  f"repository, set ADLIB_WEIGHTS_DIR to a clone's weights/ folder", stacklevel=2)
                 self._manifest = {"format": WEIGHTS_FORMAT, "runs": {}}
             else:
                 try:

@@ -154,6 +154,7 @@ def test_reproducibility_page_lists_the_runs(executed):
     assert "tokens/s" in text and "steps/s" in text  # the time split and throughput table
     assert "GFLOP/s" in text and "TFLOP" in text  # the compute floor: every chapter's training compute and the measured rate
     assert "Settings of 2. Dark Room" in text and "Seeds:" in text
+    assert "Table 2." in text and "trained in this build" in text and "loaded from the shipped weights" in text
     for record in map(json.loads, map(Path.read_text, sorted(results.glob("*.json")))):
         for dataset in record["datasets"]:
             assert dataset["fingerprint"] in text  # every dataset a chapter used, by its fingerprint
@@ -260,3 +261,21 @@ def test_critique_chapter_verdict_and_probes(executed):
         for agent, v in by_agent.items():
             assert 0 <= v["mean"] <= 1 and v["std"] >= 0, (condition, agent)
     assert r["masking"]["intact"]["copy"]["mean"] > 0.9  # the heuristic aims straight at a rewarded cell in view
+
+
+@pytest.mark.notebook
+def test_the_chapters_ask_for_exactly_the_runs_make_weights_ships(executed):
+    """experiments.book_runs is what `make weights` trains and the shipped-weights tests check: every run
+    a chapter's record says it used is listed there, and every run listed under a chapter is used by it."""
+    from adlib.experiments import CHAPTERS
+    from adlib.run_store import book_run_data, run_id
+
+    _, results = executed
+    listed: dict[str, set] = {}
+    for spec, data in book_run_data(scale="small"):
+        listed.setdefault(spec.chapter, set()).add(run_id(spec.model, spec.train, data))
+    every = set().union(*listed.values())
+    for chapter in CHAPTERS:
+        used = set(json.loads((results / f"{chapter}.json").read_text())["training_runs"])
+        assert listed.get(chapter, set()) <= used, f"{chapter}: runs listed by experiments.book_runs that it does not use"
+        assert used <= every, f"{chapter} uses runs that experiments.book_runs does not list (make weights would not ship them)"

@@ -1,0 +1,61 @@
+"""The weights shipped in weights/ are the ones this code trains.
+
+Every run the full-scale chapters ask for must have a shipped file whose configs and training
+data (a content digest: a changed source algorithm shows) match what the code asks for now;
+one run per chapter replays its first optimiser steps from the recorded seed and must land on
+the manifest's recorded losses. A failure names the run and the command that retrains it.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from adlib.experiments import CHAPTERS
+from adlib.run_store import REPLAY_STEPS, ShippedWeights, book_run_data, check_shipped, replay_losses, run_id, weights_dir
+
+REPLAY_TOLERANCE = 2e-3
+"""Largest difference allowed between a replayed and a recorded loss over the first 50 steps.
+Measured: a run trained in a worker process (1 or 2 threads) and replayed here differs by at most
+about 1e-5 (float rounding in a different thread split); another seed or other data differ by
+more than 1e-2 within those steps. The margin leaves room for other CPUs' kernels."""
+
+MAX_SHIPPED_BYTES = 50 * 2**20
+
+
+@pytest.fixture(scope="module")
+def book():
+    """Every full-scale run with its training data (generated once, about 35 s on 2 cores)."""
+    return book_run_data()
+
+
+def test_every_full_scale_run_has_current_shipped_weights(book):
+    problems = check_shipped()
+    assert not problems, "shipped weights missing or stale:\n" + "\n".join(problems)
+
+
+def test_the_shipped_weights_are_small_and_hold_only_runs_the_book_asks_for(book):
+    store = ShippedWeights()
+    asked = {run_id(s.model, s.train, d) for s, d in book}
+    assert set(store.manifest["runs"]) == asked
+    files = [p for p in weights_dir().rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= MAX_SHIPPED_BYTES
+    listed = {weights_dir() / e["file"] for e in store.manifest["runs"].values()} | {weights_dir() / "manifest.json"}
+    assert set(files) == listed, "files in weights/ that the manifest does not list (or the reverse)"
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if c != "06_critique"])  # chapter 6 trains nothing
+def test_replaying_the_first_steps_reproduces_the_recorded_losses(book, chapter):
+    store = ShippedWeights()
+    spec, data = next((s, d) for s, d in book if s.chapter == chapter)
+    rid = run_id(spec.model, spec.train, data)
+    recorded = np.array(store.entry(rid)["loss"]["first_steps"])
+    assert len(recorded) == REPLAY_STEPS
+    replay = replay_losses(rid, spec.model, spec.train, data)
+    gap = np.abs(replay - recorded).max()
+    assert gap < REPLAY_TOLERANCE, (f"{chapter}: {spec.name}: replayed losses differ from the recorded ones by up to {gap:.2e}: "
+                                    f"the code no longer trains what was shipped; retrain with `make weights CHAPTER={chapter}`")
+    other_seed = replay_losses(rid, spec.model, dataclasses.replace(spec.train, seed=spec.train.seed + 100), data)
+    assert np.abs(other_seed - recorded).max() > 5 * REPLAY_TOLERANCE
+    other_data = data.select(np.arange(data.n_histories)[::-1])  # the same histories in another order: other windows
+    assert np.abs(replay_losses(rid, spec.model, spec.train, other_data) - recorded).max() > 5 * REPLAY_TOLERANCE
