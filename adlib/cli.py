@@ -65,21 +65,42 @@ def print_baselines(args) -> int:
 
 
 def run_trial(args) -> int:
-    """Train one AD model of chapter 5 with some settings changed and test it on the held-out tasks.
+    """Train one AD model of chapter 5 with some settings changed and test it on validation tasks.
 
     Every setting not given on the command line is the chapter's at ``--scale``, except the
     number of evaluation seeds (``--eval-seeds``, 2 by default; the chapter uses 3). The model
     is trained afresh and not cached, with training seed ``--seed`` (the data and evaluation
     seeds stay the chapter's), and acts with sampled actions.
+
+    ``--tasks validation`` (the default) scores it on tasks kept apart from both the training
+    and the held-out tasks, where settings may be chosen: in Dark Room Hard 40 goals taken out of
+    the training goals (so it trains on the other 209), in Key-to-Door 40 pairs outside both
+    sets (training pairs unchanged). ``--tasks held-out`` scores it on the chapter's held-out
+    tasks, which must not be used to choose settings. ``--record FILE`` appends one JSON line
+    with the command, the code version, the machine, the training time, the final loss and the result.
     """
     import dataclasses
 
-    from . import data, evaluation, run_store
+    import json
+    import platform
+
+    from . import data, envs, evaluation, run_store, runtime
+    from .artifacts import to_jsonable
     from .experiments import grid_budget, harder_rooms_experiment
 
     X = harder_rooms_experiment(args.scale)
     hard = args.room == "hard"
     source = X.hard_source if hard else X.key_door_source
+    if args.tasks == "held-out":
+        tasks = np.array(X.hard_test_goals if hard else X.key_door_test_pairs)
+    elif hard:
+        n_held_out = len(harder_rooms_experiment("full").hard_test_goals)  # the split is the full scale's at either scale
+        train_goals, tasks = envs.validation_goals(X.hard_size, n_test=n_held_out, n_val=n_held_out)
+        if args.scale == "small":
+            train_goals, tasks = train_goals[::10], tasks[:6]
+        source = dataclasses.replace(source, goals=tuple(train_goals.tolist()))
+    else:
+        tasks = envs.validation_key_doors(X.key_door_size, n_train=2000, n_test=40, n_val=40)[: len(X.key_door_test_pairs)]
     if args.histories is not None:
         source = dataclasses.replace(source, **{"histories_per_goal" if hard else "histories_per_pair": args.histories})
     if args.every_episode > 1:  # source runs that many times as long, so the kept data has about as many steps
@@ -105,11 +126,11 @@ def run_trial(args) -> int:
     trained = time.perf_counter() - start
     policy = [evaluation.InContextPolicy(run.model)]
     if hard:
-        ev = evaluation.evaluate_on_goals(policy, X.hard_test_goals, X.eval_episodes, args.eval_seeds, seed=500,
+        ev = evaluation.evaluate_on_goals(policy, tuple(tasks.tolist()), X.eval_episodes, args.eval_seeds, seed=500,
                                           size=X.hard_size, horizon=X.hard_horizon, hard=True)
         per_episode, unit = ev.rate(1).mean(axis=0), "success rate"
     else:
-        ev = evaluation.evaluate_on_key_doors(policy, np.array(X.key_door_test_pairs), X.eval_episodes, args.eval_seeds,
+        ev = evaluation.evaluate_on_key_doors(policy, tasks, X.eval_episodes, args.eval_seeds,
                                               seed=500, size=X.key_door_size, horizon=X.key_door_horizon)
         per_episode, unit = ev.returns.mean(axis=(0, 1)), "return (of 2)"
     kept = f" (1 episode in {args.every_episode} kept, cut to {histories.n_steps} steps)" if args.every_episode > 1 else ""
@@ -118,12 +139,27 @@ def run_trial(args) -> int:
           f"{steps} steps of {train.batch_size} windows, training seed {args.seed}: {trained:.0f} s "
           f"({run.tokens_per_second:,.0f} tokens/s), final loss {run.losses[-20:].mean():.3f}")
     k = X.window_episodes
-    print(f"{len(ev.optimal)} held-out tasks, {X.eval_episodes} episodes, sampled actions, {args.eval_seeds} evaluation "
+    print(f"{len(ev.optimal)} {args.tasks} tasks, {X.eval_episodes} episodes, sampled actions, {args.eval_seeds} evaluation "
           f"seed(s): {unit} {per_episode[:k].mean():.3f} over the first {k} episodes, {per_episode[-k:].mean():.3f} over "
           f"the last {k}")
     if not hard:
         print(f"last {k} episodes: key found {ev.rate(1).mean(axis=0)[-k:].mean():.2f}, "
               f"door after it {ev.rate(2).mean(axis=0)[-k:].mean():.2f}")
+    if args.record:
+        record = {
+            "command": "adlib trial " + " ".join(args.argv), "room": args.room, "tasks": args.tasks, "scale": args.scale,
+            "code": runtime.code_version(), "cpu": runtime.cpu_name(), "cores": runtime.cpu_cores(),
+            "device": str(runtime.default_device()), "python": platform.python_version(),
+            "model": to_jsonable(model, for_hash=True), "train": to_jsonable(train), "histories": histories.n_histories,
+            "training_seconds": round(trained, 1), "final_loss": round(float(run.losses[-20:].mean()), 4),
+            "eval_seeds": args.eval_seeds, "unit": unit,
+            "first": round(float(per_episode[:k].mean()), 4), "last": round(float(per_episode[-k:].mean()), 4),
+            "window_episodes": k,
+        }
+        if not hard:
+            record["door_after_key_last"] = round(float(ev.rate(2).mean(axis=0)[-k:].mean()), 4)
+        with open(args.record, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
     return 0
 
 
@@ -198,6 +234,10 @@ def main(argv=None) -> int:
                        help="the chapter's data and budget: full (default; 2-20 minutes on 2 cores) or small (a "
                             "30-step smoke test whose numbers mean nothing)")
     trial.add_argument("--eval-seeds", type=positive_int, default=2, help="evaluation seeds (default: %(default)s)")
+    trial.add_argument("--tasks", choices=("validation", "held-out"), default="validation",
+                       help="score on validation tasks, kept apart from training and held-out tasks, where settings may be "
+                            "chosen (default), or on the chapter's held-out tasks")
+    trial.add_argument("--record", metavar="FILE", help="append the trial's settings and result to FILE as one JSON line")
     trial.set_defaults(func=run_trial)
     w = sub.add_parser("weights", help="train the book's shipped weights that are missing or stale (make weights)",
                        description=weights.__doc__)
@@ -206,6 +246,7 @@ def main(argv=None) -> int:
     w.add_argument("--check", action="store_true", help="train nothing: list the runs whose weights are missing or stale")
     w.set_defaults(func=weights)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     return args.func(args)
 
 

@@ -605,6 +605,39 @@ def key_door_split(size: int = 9, n_train: int = 2000, n_test: int = 40, seed: i
     return sort(pairs[order[:n_train]]), sort(pairs[order[-n_test:]])
 
 
+def validation_goals(size: int = 17, n_test: int = 40, n_val: int = 40, seed: int = 2022) -> tuple[np.ndarray, np.ndarray]:
+    """Goal cells kept apart for choosing settings: ``(training goals, validation goals)``.
+
+    :func:`darkroom_split`'s held-out goals stay as they are; the ``n_val`` training goals that
+    come just before them in the same permutation become validation goals, so that training
+    goals, validation goals and held-out goals are three disjoint sets (tested); the start cell is
+    skipped, as for the held-out goals. Settings are
+    compared on the validation goals, never on the held-out ones. Both arrays are sorted.
+    """
+    train, test = darkroom_split(size, n_test, seed)
+    if not 1 <= n_val < len(train):
+        raise ValueError(f"n_val must be in [1, {len(train)}), got {n_val}")
+    order = np.random.default_rng(seed).permutation(size * size)
+    start = (size // 2) * size + size // 2  # never a validation goal either (found by standing still)
+    val = order[~np.isin(order, test) & (order != start)][-n_val:]
+    return np.setdiff1d(train, val), np.sort(val)
+
+
+def validation_key_doors(size: int = 9, n_train: int = 2000, n_test: int = 40, n_val: int = 40, seed: int = 2022) -> np.ndarray:
+    """``n_val`` (key, door) pairs that neither :func:`key_door_split`'s training pairs nor its held-out
+    pairs contain (the next ones in its permutation), for choosing settings. ``[n_val, 2]``, sorted."""
+    n_cells = size * size
+    n_pairs = n_cells * (n_cells - 1)
+    if n_val < 1 or n_train + n_val + n_test > n_pairs:
+        raise ValueError(f"need n_val >= 1 and n_train + n_val + n_test <= {n_pairs}, got {n_train}, {n_val} and {n_test}")
+    key_door_split(size, n_train, n_test, seed)  # the same checks
+    keys, doors = np.divmod(np.arange(n_cells * n_cells), n_cells)
+    pairs = np.stack([keys, doors], axis=1)[keys != doors]
+    order = np.random.default_rng(seed).permutation(n_pairs)
+    val = pairs[order[n_train:n_train + n_val]]
+    return val[np.lexsort((val[:, 1], val[:, 0]))]
+
+
 def distance_to_nearest(cells, targets, size: int) -> np.ndarray:
     """Manhattan distance from each cell to the nearest of ``targets`` on a ``size x size`` grid.
 

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -27,12 +28,16 @@ def test_run_rejects_missing_notebook(tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("room,coordinates,every", [("hard", False, 2), ("key-to-door", True, 1), ("key-to-door", False, 2)])
-def test_trial_trains_a_variant_and_reports_held_out_results(room, coordinates, every, capsys):
-    assert main(["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--histories", "2",
-                 "--batch-size", "8", "--eval-seeds", "1", "--every-episode", str(every)] + ["--coordinates"] * coordinates) == 0
+@pytest.mark.parametrize("room,coordinates,every,tasks", [("hard", False, 2, "held-out"), ("hard", False, 1, "validation"),
+                                                          ("key-to-door", True, 1, "validation"), ("key-to-door", False, 2, "held-out")])
+def test_trial_trains_a_variant_and_reports_its_results(room, coordinates, every, tasks, capsys, tmp_path):
+    record = tmp_path / "trials.jsonl"
+    argv = ["trial", room, "--scale", "small", "--steps", "4", "--context-len", "24", "--layers", "1", "--histories", "2",
+            "--batch-size", "8", "--eval-seeds", "1", "--every-episode", str(every), "--tasks", tasks, "--record", str(record)]
+    assert main(argv + ["--coordinates"] * coordinates) == 0
     out = capsys.readouterr().out
-    n_histories = 50 if room == "hard" else 120  # small scale: 25 training goals or 60 training pairs, x 2
+    # small scale: every 10th training goal (25 of the 249; of the 209 left beside the validation goals, 21) or 60 pairs, x 2
+    n_histories = (50 if tasks == "held-out" else 42) if room == "hard" else 120
     embedded = "coordinates embedded, " if coordinates else ""
     kept = re.search(r"histories( \(1 episode in 2 kept, cut to (\d+) steps\))?,", out)
     assert (kept.group(1) is not None) == (every == 2)
@@ -43,11 +48,33 @@ def test_trial_trains_a_variant_and_reports_held_out_results(room, coordinates, 
         assert run_steps / 2 < int(kept.group(2)) <= run_steps
     assert f"{room}: {n_histories} histories{kept.group(1) or ''}, context 24, 1 layers, {embedded}4 steps of 8 windows, " \
            f"training seed 0" in out
-    assert "6 held-out tasks, 6 episodes, sampled actions, 1 evaluation seed(s)" in out
+    assert f"6 {tasks} tasks, 6 episodes, sampled actions, 1 evaluation seed(s)" in out
     first, last = map(float, re.search(r"([0-9.]+) over the first 3 episodes, ([0-9.]+) over the last 3", out).groups())
     top = 1 if room == "hard" else 2
     assert 0 <= first <= top and 0 <= last <= top
     assert ("door after it" in out) == (room == "key-to-door")
+    [line] = record.read_text().splitlines()
+    saved = json.loads(line)
+    assert saved["command"].startswith(f"adlib trial {room} --scale small") and saved["tasks"] == tasks
+    assert (round(saved["first"], 3), round(saved["last"], 3)) == (first, last) and saved["histories"] == n_histories
+    assert saved["final_loss"] > 0 and saved["training_seconds"] >= 0 and saved["code"] and saved["cpu"]
+    assert ("door_after_key_last" in saved) == (room == "key-to-door")
+
+
+def test_validation_tasks_are_apart_from_training_and_held_out_tasks():
+    from adlib import envs
+
+    train, test = envs.darkroom_split(17, n_test=40)
+    kept, val = envs.validation_goals(17, n_test=40, n_val=40)
+    assert len(val) == 40 and not set(val) & set(test) and not set(val) & set(kept) and set(kept) | set(val) == set(train)
+    assert 8 * 17 + 8 not in val  # the start cell
+    pairs_train, pairs_test = envs.key_door_split(9, n_train=2000, n_test=40)
+    pairs_val = envs.validation_key_doors(9, n_train=2000, n_test=40, n_val=40)
+    as_set = lambda a: set(map(tuple, a.tolist()))  # noqa: E731
+    assert len(as_set(pairs_val)) == 40 and not as_set(pairs_val) & (as_set(pairs_train) | as_set(pairs_test))
+    assert (pairs_val[:, 0] != pairs_val[:, 1]).all()
+    with pytest.raises(ValueError, match="n_val"):
+        envs.validation_goals(17, n_test=40, n_val=249)
 
 
 @pytest.mark.parametrize("option,value", [("--steps", "0"), ("--context-len", "-1"), ("--histories", "0"), ("--eval-seeds", "0")])
