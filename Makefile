@@ -77,10 +77,11 @@ book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 weights: $(STAMP)
 	$(VENV)/bin/adlib weights $(if $(CHAPTER),--chapter $(CHAPTER))
 
-# The book with nothing shipped and nothing cached: every run is trained first, outside the notebooks
-# (the code `make weights` runs, into a fresh cache), so that no notebook cell waits on training.
+# The book with no shipped weights and no trained model in the cache: every run is trained first, outside
+# the notebooks (the code `make weights` runs, into the cache's emptied runs/ folder), so that no notebook
+# cell waits on training. Datasets and rollouts stay cached (keyed by the code, the weights and the seeds).
 book-from-scratch: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
-	@start=$$(date +%s); rm -rf .adlib_cache/runs; \
+	@start=$$(date +%s); \
 	  ADLIB_SHIPPED_WEIGHTS=0 $(PY) -c "from adlib.run_store import train_book_runs; train_book_runs()"; \
 	  echo "make book-from-scratch: training took $$(( $$(date +%s) - start )) s"; \
 	  ADLIB_SHIPPED_WEIGHTS=0 $(MAKE) --no-print-directory book; \

@@ -439,8 +439,9 @@ def model_origins(records: dict[str, dict], manifest: dict) -> dict:
 
     Returns ``{"counts": {origin: runs}, "rows": [...]}``: one row per group of runs (a chapter's
     runs that differ only in their seed), in the order the chapters first use them, with where
-    their weights came from in this build and, for shipped runs, how they were trained. A run
-    counts once, with its origin in the first chapter that used it.
+    their weights came from in this build and, for shipped runs, how `make weights` trained them
+    (device, code, wall time, final loss). A run counts once, with its origin in the first chapter
+    that used it.
     """
     first: dict[str, tuple[str, str]] = {}  # run id -> (chapter, origin)
     for chapter, record in records.items():
@@ -456,7 +457,8 @@ def model_origins(records: dict[str, dict], manifest: dict) -> dict:
         g["origins"][origin] = g["origins"].get(origin, 0) + 1
         if entry:
             g["seeds"].append(entry["train_config"]["seed"])
-            g["entries"].append(entry)
+            if origin == "shipped":  # how the shipped file was trained; a model trained or cached here is another file
+                g["entries"].append(entry)
     rows = []
     for g in groups.values():
         entries = g["entries"]
@@ -464,7 +466,7 @@ def model_origins(records: dict[str, dict], manifest: dict) -> dict:
         rows.append({
             "chapter": g["chapter"], "name": g["name"], "seeds": sorted(g["seeds"]),
             "origin": ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in g["origins"].items()),
-            "trained_on": "; ".join(trained) if trained else "—",
+            "trained_on": "; ".join(trained) if trained else ("this machine" if g["origins"] else "—"),
             "steps": entries[0]["train_config"]["steps"] if entries else None,
             "wall_seconds": [e["trained"]["wall_seconds"] for e in entries],
             "final_loss": [e["loss"]["final"] for e in entries],

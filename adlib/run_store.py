@@ -23,8 +23,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import warnings
+import weakref
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +56,21 @@ CURVE_POINTS = 200
 
 class ShippedWeightsError(ValueError):
     """A shipped weights file is missing, corrupted or does not match what the code asks for."""
+
+
+_digests: dict[int, tuple] = {}  # id(data) -> (weak reference to it, its content digest)
+
+
+def data_digest(data: LearningHistories) -> str:
+    """``data.content_digest()``, computed once per dataset object (datasets are not changed after they are made)."""
+    key = id(data)
+    if key in _digests and _digests[key][0]() is data:
+        return _digests[key][1]
+    for k in [k for k, (ref, _) in _digests.items() if ref() is None]:
+        del _digests[k]
+    digest = data.content_digest()
+    _digests[key] = (weakref.ref(data), digest)
+    return digest
 
 
 def run_id(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories) -> str:
@@ -92,13 +109,25 @@ def retrain_command(chapter: str) -> str:
     return f"make weights CHAPTER={chapter}"
 
 
+class ShippedCheckpoints(dict):
+    """A shipped run's checkpoints: only those a chapter reads are shipped; asking for another says so."""
+
+    def __init__(self, checkpoints: dict, run: str) -> None:
+        super().__init__(checkpoints)
+        self.run = run
+
+    def __missing__(self, step):
+        raise KeyError(f"the checkpoint at step {step} of {self.run} is not shipped (only the checkpoints a chapter reads "
+                       f"are: mark the run keep_checkpoints in adlib.experiments.book_runs, then run make weights)")
+
+
 class ShippedWeights:
     """The weights store: a folder of ``<chapter>/<run>.pt`` files and their ``manifest.json``."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else weights_dir()
+        self._default = root is None and "ADLIB_WEIGHTS_DIR" not in os.environ
         self._manifest: dict | None = None
-        self._digests: dict[int, str] = {}  # id(data) -> content digest, within this store's life
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -106,7 +135,7 @@ class ShippedWeights:
         if self._manifest is None:
             path = self.root / MANIFEST
             if not path.exists():
-                if not self.root.exists() and "ADLIB_WEIGHTS_DIR" not in os.environ:
+                if not self.root.exists() and self._default:
                     warnings.warn(f"no shipped weights at {self.root}: models will be trained here. Outside a clone of the "
                                   f"repository, set ADLIB_WEIGHTS_DIR to a clone's weights/ folder", stacklevel=2)
                 self._manifest = {"format": WEIGHTS_FORMAT, "runs": {}}
@@ -124,12 +153,6 @@ class ShippedWeights:
     def entry(self, rid: str) -> dict | None:
         return self.manifest["runs"].get(rid)
 
-    def digest(self, data: LearningHistories) -> str:
-        key = id(data)
-        if key not in self._digests:
-            self._digests[key] = data.content_digest()
-        return self._digests[key]
-
     def mismatches(self, rid: str, model_config: ADConfig, train_config: TrainConfig, data: LearningHistories) -> list[str]:
         """What differs between the manifest's entry ``rid`` and what the code asks for now (empty: it matches)."""
         entry = self.entry(rid)
@@ -140,7 +163,7 @@ class ShippedWeights:
             problems.append("the model config differs")
         if entry["train_config"] != to_jsonable(train_config, for_hash=True):
             problems.append("the training config differs")
-        if entry["data"]["digest"] != self.digest(data):
+        if entry["data"]["digest"] != data_digest(data):
             problems.append("the training data differ (a source algorithm or an environment behaves differently)")
         return problems
 
@@ -163,6 +186,10 @@ class ShippedWeights:
         where one is listed but its file or its configs and data do not match."""
         entry = self.entry(rid)
         if entry is None:
+            near = [e["name"] for e in self.manifest["runs"].values()
+                    if e["data"]["fingerprint"] == data.fingerprint and e["train_config"].get("seed") == train_config.seed]
+            if near:  # e.g. a setting changed in a notebook: another model, which trains here
+                runtime.log(f"no shipped weights for run {rid}: the shipped {', '.join(near)} used other settings; training it")
             return None
         recover = (f"restore the file with `git checkout -- {self.root / entry['file']}`, or retrain it with "
                    f"`{retrain_command(entry['chapter'])}`")
@@ -180,7 +207,8 @@ class ShippedWeights:
         try:
             payload = torch.load(path, map_location=device, weights_only=True)
             model = model_from_state(payload["model"], model_config, device)
-            checkpoints = {int(s): model_from_state(state, model_config, device) for s, state in payload["checkpoints"].items()}
+            checkpoints = ShippedCheckpoints({int(s): model_from_state(state, model_config, device)
+                                              for s, state in payload["checkpoints"].items()}, f"run {rid} ({self.describe(rid)})")
             losses = np.asarray(payload["losses"], dtype=np.float64)
         except Exception as e:
             raise ShippedWeightsError(f"shipped weights file {path} cannot be read as run {rid} ({e}); {recover}") from None
@@ -212,7 +240,7 @@ class ShippedWeights:
         entry = {
             "chapter": chapter, "name": name, "file": relative, "sha256": sha256_file(path), "bytes": path.stat().st_size,
             "model_config": to_jsonable(model_config, for_hash=True), "train_config": to_jsonable(train_config, for_hash=True),
-            "data": {"fingerprint": data.fingerprint, "digest": self.digest(data), "histories": data.n_histories,
+            "data": {"fingerprint": data.fingerprint, "digest": data_digest(data), "histories": data.n_histories,
                      "steps": data.n_steps},
             "kept_checkpoints": sorted(int(s) for s in payload["checkpoints"]),
             "trained": {
@@ -231,7 +259,10 @@ class ShippedWeights:
         runs = self.manifest["runs"]
         for other in [k for k, e in runs.items() if e["file"] == relative and k != rid]:
             del runs[other]  # the run this file held before (other settings)
+        old = runs.get(rid, {}).get("file")
         runs[rid] = entry
+        if old and old != relative and not any(e["file"] == old for e in runs.values()):
+            (self.root / old).unlink(missing_ok=True)  # the run's file under its former name
         self._write_manifest()
         return path
 
@@ -258,8 +289,13 @@ def slug(name: str) -> str:
 
 # -- the loading order ---------------------------------------------------------------------------
 
-def _load_cached(run_dir: Path, model_config: ADConfig, train_config: TrainConfig, device) -> TrainedRun:
+def _load_cached(run_dir: Path, model_config: ADConfig, train_config: TrainConfig, data: LearningHistories, device) -> TrainedRun | None:
+    """The run in the local cache, or None where it was trained on other data than ``data`` (a changed
+    source algorithm or environment) or before the cache recorded the data's digest: then it trains again."""
     model, payload = load_checkpoint(run_dir / "final.pt", model_config, device)
+    if payload.get("data_digest") != data_digest(data):
+        runtime.log(f"run {run_dir.name} in the cache was trained on other data: training it again")
+        return None
     return TrainedRun(
         model=model,
         checkpoints={s: load_checkpoint(run_dir / f"step_{s}.pt", model_config, device)[0] for s in train_config.checkpoint_steps},
@@ -318,8 +354,8 @@ def train_runs(
         todo = []
         for i, ((model_config, train_config, data), run_dir) in enumerate(zip(runs, run_dirs)):
             if use_cache and (run_dir / "final.pt").exists():
-                trained[i] = _load_cached(run_dir, model_config, train_config, device)
-            elif shipped:
+                trained[i] = _load_cached(run_dir, model_config, train_config, data, device)
+            if trained[i] is None and shipped:
                 trained[i] = shipped.load(run_dir.name, model_config, train_config, data, device)
             if trained[i] is None:
                 todo.append(i)
@@ -410,7 +446,24 @@ def book_run_data(chapters=None, scale: str = "full") -> list[tuple]:
 
     specs = [r for r in book_runs(scale) if chapters is None or r.chapter in chapters]
     loaded: dict = {}
-    return [(r, loaded.setdefault(r.data, r.data.load())) for r in specs]
+    for r in specs:
+        if r.data not in loaded:
+            loaded[r.data] = r.data.load()
+    return [(r, loaded[r.data]) for r in specs]
+
+
+def stale(store: ShippedWeights, spec, data: LearningHistories) -> list[str]:
+    """Why the shipped weights of book run ``spec`` cannot be used as they are (empty: they are current)."""
+    rid = run_id(spec.model, spec.train, data)
+    wrong = store.mismatches(rid, spec.model, spec.train, data)
+    if wrong:
+        return wrong
+    problem = store.file_problem(rid)
+    if problem:
+        return [problem]
+    if store.entry(rid)["kept_checkpoints"] != (sorted(spec.train.checkpoint_steps) if spec.keep_checkpoints else []):
+        return ["its kept checkpoints differ from those the chapter reads"]
+    return []
 
 
 def check_shipped(chapters=None, store: ShippedWeights | None = None, scale: str = "full") -> list[str]:
@@ -420,12 +473,7 @@ def check_shipped(chapters=None, store: ShippedWeights | None = None, scale: str
     problems = []
     for spec, data in book_run_data(chapters, scale):
         rid = run_id(spec.model, spec.train, data)
-        wrong = store.mismatches(rid, spec.model, spec.train, data)
-        if not wrong:
-            file_problem = store.file_problem(rid)
-            wrong = [file_problem] if file_problem else []
-            if not wrong and store.entry(rid)["kept_checkpoints"] != (sorted(spec.train.checkpoint_steps) if spec.keep_checkpoints else []):
-                wrong = ["its kept checkpoints differ from those the chapter reads"]
+        wrong = stale(store, spec, data)
         if wrong:
             problems.append(f"{spec.chapter}: {spec.name} (run {rid}): {'; '.join(wrong)}; retrain with "
                             f"`{retrain_command(spec.chapter)}`")
@@ -449,9 +497,7 @@ def make_weights(chapters=None, retrain: bool = False, device=None, log=print, s
     pairs = book_run_data(chapters, scale)
     todo, current = [], []
     for spec, data in pairs:
-        rid = run_id(spec.model, spec.train, data)
-        stale = store.mismatches(rid, spec.model, spec.train, data) or (store.file_problem(rid) and ["file"])
-        if retrain or stale:
+        if retrain or stale(store, spec, data):
             todo.append((spec, data))
         else:
             current.append(f"{spec.chapter}: {spec.name}")
@@ -471,10 +517,13 @@ def make_weights(chapters=None, retrain: bool = False, device=None, log=print, s
             "seconds": time.perf_counter() - start}
 
 
-def train_book_runs(chapters=None) -> list[TrainedRun]:
-    """Every run the full-scale chapters ask for, into the local cache (``make book-from-scratch``
-    runs it with ``ADLIB_SHIPPED_WEIGHTS=0`` before building, so that no notebook trains)."""
-    return train_runs([(s.model, s.train, d) for s, d in book_run_data(chapters)])
+def train_book_runs(chapters=None, fresh: bool = True) -> list[TrainedRun]:
+    """Every run the full-scale chapters ask for, trained into the local cache, never from the shipped
+    weights (``make book-from-scratch`` runs it before building, so that no notebook trains).
+    ``fresh``: first remove the trained runs already in the cache."""
+    if fresh:
+        shutil.rmtree(cache_dir() / "runs", ignore_errors=True)
+    return train_runs([(s.model, s.train, d) for s, d in book_run_data(chapters)], shipped=False)
 
 
 def replay_losses(rid: str, model_config: ADConfig, train_config: TrainConfig, data: LearningHistories,

@@ -229,7 +229,8 @@ def train_ensemble(model_config: ADConfig, members, run_dirs: list[Path], use_ca
         torch.set_rng_state(snap["torch_rng"])
         losses, start = [list(x) for x in snap["losses"]], snap["step"]
 
-    metas = [{"model_config": to_jsonable(model_config, for_hash=True), "train_config": to_jsonable(c), "data": d.fingerprint} for c, d in members]
+    metas = [{"model_config": to_jsonable(model_config, for_hash=True), "train_config": to_jsonable(c), "data": d.fingerprint,
+              "data_digest": d.content_digest() if use_cache else None} for c, d in members]
     kept: dict[int, list[ADTransformer]] = {}  # step -> each member's weights, at the checkpoints reached in this call
     model.train()
     tokens = 0

@@ -56,8 +56,30 @@ def test_loading_order_is_cache_then_shipped_then_training_and_the_record_says_w
 
 def test_shipped_weights_are_never_rewritten_by_a_build(store):
     files = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
-    train_runs([(MODEL, CFG, oracle_data())], progress=False, shipped=store)
+    runs = train_runs([(MODEL, CFG, oracle_data()), (MODEL, dataclasses.replace(CFG, seed=1), oracle_data())], progress=False,
+                      shipped=store)
+    assert [r.origin for r in runs] == ["shipped", "trained"]  # the trained run goes to the cache, not to the store
     assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == files
+
+
+def test_a_cached_run_trained_on_other_data_trains_again(isolated_cache):
+    data = oracle_data()
+    assert train(MODEL, CFG, data, progress=False, shipped=False).origin == "trained"
+    assert train(MODEL, CFG, oracle_data(), progress=False, shipped=False).origin == "cache"
+    changed = oracle_data()
+    changed.rewards[0, 0] += 1.0  # what a changed source algorithm does under the same config
+    assert train(MODEL, CFG, changed, progress=False, shipped=False).origin == "trained"
+
+
+def test_a_checkpoint_that_was_not_shipped_is_named(tmp_path):
+    store = ShippedWeights(tmp_path / "weights")
+    data = oracle_data()
+    store.add("01_bandit", "no checkpoints, seed 0", MODEL, CFG, data, train(MODEL, CFG, data, use_cache=False, progress=False),
+              keep_checkpoints=False)
+    run = train_runs([(MODEL, CFG, data)], progress=False, shipped=ShippedWeights(store.root))[0]
+    assert run.origin == "shipped" and dict(run.checkpoints) == {}
+    with pytest.raises(KeyError, match="checkpoint at step 6 .* is not shipped.*keep_checkpoints"):
+        run.checkpoints[6]
 
 
 def test_shipped_weights_can_be_switched_off(store, monkeypatch):
