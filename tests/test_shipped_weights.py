@@ -14,11 +14,13 @@ import pytest
 from adlib.experiments import CHAPTERS
 from adlib.run_store import REPLAY_STEPS, ShippedWeights, book_run_data, check_shipped, replay_losses, run_id, weights_dir
 
-REPLAY_TOLERANCE = 2e-3
+REPLAY_TOLERANCE = 1e-4
 """Largest difference allowed between a replayed and a recorded loss over the first 50 steps.
-Measured: a run trained in a worker process (1 or 2 threads) and replayed here differs by at most
-about 1e-5 (float rounding in a different thread split); another seed or other data differ by
-more than 1e-2 within those steps. The margin leaves room for other CPUs' kernels."""
+Measured on the 2-core AMD EPYC that trained the weights: Key-to-Door models trained in a worker
+process (one thread) and replayed in the test process (two threads) differ by at most 3.6e-7 (float
+rounding and the float32 of the stored losses); with another seed they differ by 4.8e-2 or more,
+with the same histories in another order by 2.2e-2 or more. The tolerance is about 300 times the
+rounding, and "differs" below means more than 10 times the tolerance."""
 
 MAX_SHIPPED_BYTES = 50 * 2**20
 
@@ -56,6 +58,6 @@ def test_replaying_the_first_steps_reproduces_the_recorded_losses(book, chapter)
     assert gap < REPLAY_TOLERANCE, (f"{chapter}: {spec.name}: replayed losses differ from the recorded ones by up to {gap:.2e}: "
                                     f"the code no longer trains what was shipped; retrain with `make weights CHAPTER={chapter}`")
     other_seed = replay_losses(rid, spec.model, dataclasses.replace(spec.train, seed=spec.train.seed + 100), data)
-    assert np.abs(other_seed - recorded).max() > 5 * REPLAY_TOLERANCE
+    assert np.abs(other_seed - recorded).max() > 10 * REPLAY_TOLERANCE
     other_data = data.select(np.arange(data.n_histories)[::-1])  # the same histories in another order: other windows
-    assert np.abs(replay_losses(rid, spec.model, spec.train, other_data) - recorded).max() > 5 * REPLAY_TOLERANCE
+    assert np.abs(replay_losses(rid, spec.model, spec.train, other_data) - recorded).max() > 10 * REPLAY_TOLERANCE
