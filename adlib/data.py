@@ -88,13 +88,16 @@ class LearningHistories:
     def content_digest(self) -> str:
         """SHA-256 of what the model trains on: the arrays (shapes, dtypes, bytes) and the action and
         observation counts. Unlike :attr:`fingerprint`, which names the producing config, it changes
-        when a source algorithm or an environment behaves differently under the same config."""
-        digest = hashlib.sha256(f"{self.n_actions},{self.n_observations}".encode())
-        for array in (self.observations, self.actions, self.rewards):
-            array = np.ascontiguousarray(array)
-            digest.update(f"|{array.dtype.str}{array.shape}|".encode())
-            digest.update(memoryview(array).cast("B"))
-        return digest.hexdigest()
+        when a source algorithm or an environment behaves differently under the same config.
+        Computed once per dataset (datasets are not changed after they are made)."""
+        if "_content_digest" not in self.__dict__:
+            digest = hashlib.sha256(f"{self.n_actions},{self.n_observations}".encode())
+            for array in (self.observations, self.actions, self.rewards):
+                array = np.ascontiguousarray(array)
+                digest.update(f"|{array.dtype.str}{array.shape}|".encode())
+                digest.update(memoryview(array).cast("B"))
+            self._content_digest = digest.hexdigest()
+        return self._content_digest
 
     def select(self, index) -> "LearningHistories":
         """A subset of the histories (rows)."""

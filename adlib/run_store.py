@@ -26,7 +26,6 @@ import re
 import shutil
 import time
 import warnings
-import weakref
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,21 +55,6 @@ CURVE_POINTS = 200
 
 class ShippedWeightsError(ValueError):
     """A shipped weights file is missing, corrupted or does not match what the code asks for."""
-
-
-_digests: dict[int, tuple] = {}  # id(data) -> (weak reference to it, its content digest)
-
-
-def data_digest(data: LearningHistories) -> str:
-    """``data.content_digest()``, computed once per dataset object (datasets are not changed after they are made)."""
-    key = id(data)
-    if key in _digests and _digests[key][0]() is data:
-        return _digests[key][1]
-    for k in [k for k, (ref, _) in _digests.items() if ref() is None]:
-        del _digests[k]
-    digest = data.content_digest()
-    _digests[key] = (weakref.ref(data), digest)
-    return digest
 
 
 def run_id(model_config: ADConfig, train_config: TrainConfig, data: LearningHistories) -> str:
@@ -163,7 +147,7 @@ class ShippedWeights:
             problems.append("the model config differs")
         if entry["train_config"] != to_jsonable(train_config, for_hash=True):
             problems.append("the training config differs")
-        if entry["data"]["digest"] != data_digest(data):
+        if entry["data"]["digest"] != data.content_digest():
             problems.append("the training data differ (a source algorithm or an environment behaves differently)")
         return problems
 
@@ -240,7 +224,7 @@ class ShippedWeights:
         entry = {
             "chapter": chapter, "name": name, "file": relative, "sha256": sha256_file(path), "bytes": path.stat().st_size,
             "model_config": to_jsonable(model_config, for_hash=True), "train_config": to_jsonable(train_config, for_hash=True),
-            "data": {"fingerprint": data.fingerprint, "digest": data_digest(data), "histories": data.n_histories,
+            "data": {"fingerprint": data.fingerprint, "digest": data.content_digest(), "histories": data.n_histories,
                      "steps": data.n_steps},
             "kept_checkpoints": sorted(int(s) for s in payload["checkpoints"]),
             "trained": {
@@ -293,7 +277,7 @@ def _load_cached(run_dir: Path, model_config: ADConfig, train_config: TrainConfi
     """The run in the local cache, or None where it was trained on other data than ``data`` (a changed
     source algorithm or environment) or before the cache recorded the data's digest: then it trains again."""
     model, payload = load_checkpoint(run_dir / "final.pt", model_config, device)
-    if payload.get("data_digest") != data_digest(data):
+    if payload.get("data_digest") != data.content_digest():
         runtime.log(f"run {run_dir.name} in the cache was trained on other data: training it again")
         return None
     return TrainedRun(

@@ -56,7 +56,7 @@ def train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool
     pending = sorted(range(len(runs)), key=lambda i: -run_tokens(runs[i]))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     workers, busy = [], {}  # busy: worker -> the run it trains
-    results: dict[int, dict] = {}
+    results: dict[int, TrainedRun] = {}
     done_steps = [0] * len(runs)
     bar = tqdm(total=sum(r[1].steps for r in runs), disable=not progress, desc=f"train {len(runs)} runs in {n_workers} processes")
     t0 = time.perf_counter()
@@ -89,8 +89,8 @@ def train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool
     def model(arrays, model_config):
         return model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")
 
-    def finished(i: int) -> TrainedRun:
-        r, model_config = results[i], runs[i][0]
+    def finished(i: int, r: dict) -> TrainedRun:
+        model_config = runs[i][0]
         return TrainedRun(
             model=model(r["model"], model_config),
             checkpoints={s: model(arrays, model_config) for s, arrays in r["checkpoints"].items()},
@@ -121,9 +121,9 @@ def train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool
                     bar.update(payload - done_steps[i])
                     done_steps[i] = payload
                 else:
-                    results[i] = payload
+                    results[i] = finished(i, payload)
                     if on_done is not None:
-                        on_done(i, finished(i))
+                        on_done(i, results[i])
                     hand_out(w)
     finally:
         bar.close()
@@ -134,11 +134,11 @@ def train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    tokens = sum(r["tokens"] for r in results.values())
+    tokens = sum(r.tokens_trained for r in results.values())
     tokens_per_second = tokens / max(time.perf_counter() - t0, 1e-9)
     trained = []
     for i in range(len(runs)):
-        run = finished(i)
+        run = results[i]
         run.tokens_per_second = tokens_per_second  # the throughput of all workers, as an ensemble's is of all members
         trained.append(run)
         if use_cache:  # the record on disk says the same
