@@ -34,19 +34,15 @@ def package_fingerprint() -> str:
     Cached results computed by the package (rollouts) are keyed by it, so any change to the
     code, committed or not, makes them be computed afresh.
     """
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return modules_fingerprint(*(path.stem for path in Path(__file__).resolve().parent.glob("*.py")))
 
 
 @functools.cache
 def modules_fingerprint(*names: str) -> str:
     """A hash of the source files of the named ``adlib`` modules (e.g. ``"sources"``) as this process loaded them."""
     digest = hashlib.sha256()
-    for name in sorted(names):
-        path = Path(__file__).resolve().parent / f"{name}.py"
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(f"{name}.py" for name in names):
+        digest.update(name.encode() + b"\0" + (Path(__file__).resolve().parent / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -37,7 +37,7 @@ from . import runtime
 from .artifacts import REPO_ROOT, atomic_path, cache_dir, config_hash, to_jsonable, write_json
 from .data import LearningHistories
 from .model import ADConfig, ADTransformer, training_step_flops
-from .runtime import default_device, quiet, timed
+from .runtime import default_device, quiet, shipped_weights_enabled, timed
 from .train_workers import in_workers, train_in_workers
 from .training import (
     CHECKPOINT_FORMAT, TrainConfig, TrainedRun, check_member, ensembles, load_checkpoint, model_from_state,
@@ -71,14 +71,6 @@ def weights_dir() -> Path:
     """The shipped weights: ``$ADLIB_WEIGHTS_DIR``, or ``weights/`` beside the ``adlib`` package
     (the repository's, for a clone or an editable install)."""
     return Path(os.environ.get("ADLIB_WEIGHTS_DIR", REPO_ROOT / "weights"))
-
-
-def shipped_weights_enabled() -> bool:
-    """Whether :func:`train_runs` looks at the shipped weights (``ADLIB_SHIPPED_WEIGHTS``, ``1`` by default)."""
-    value = os.environ.get("ADLIB_SHIPPED_WEIGHTS", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"ADLIB_SHIPPED_WEIGHTS must be 0 or 1, got {value!r}")
-    return value == "1"
 
 
 def sha256_file(path: Path) -> str:

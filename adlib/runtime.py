@@ -39,13 +39,24 @@ def quiet() -> bool:
     return os.environ.get("ADLIB_QUIET", "0") not in ("", "0")
 
 
+def switch(name: str) -> bool:
+    """An on/off environment variable, on by default: ``1`` or unset is on, ``0`` off, anything else an error."""
+    value = os.environ.get(name, "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
 def rollout_cache_enabled() -> bool:
     """Whether rollouts are kept in and loaded from the artefact cache (``ADLIB_ROLLOUT_CACHE``,
     ``1`` by default; ``0`` runs every rollout afresh, e.g. to time evaluation)."""
-    value = os.environ.get("ADLIB_ROLLOUT_CACHE", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"ADLIB_ROLLOUT_CACHE must be 0 or 1, got {value!r}")
-    return value == "1"
+    return switch("ADLIB_ROLLOUT_CACHE")
+
+
+def shipped_weights_enabled() -> bool:
+    """Whether :func:`adlib.run_store.train_runs` looks at the shipped weights (``ADLIB_SHIPPED_WEIGHTS``,
+    ``1`` by default; ``0`` ignores them, as ``make book-from-scratch`` does)."""
+    return switch("ADLIB_SHIPPED_WEIGHTS")
 
 
 def log(*parts) -> None:
