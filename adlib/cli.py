@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import REPO_ROOT
+from .experiments import harder_rooms_experiment
 
 
 def run_notebooks(args) -> int:
@@ -74,8 +75,8 @@ def run_trial(args) -> int:
 
     ``--tasks validation`` (the default) scores it on tasks kept apart from both the training
     and the held-out tasks, where settings may be chosen: in Dark Room Hard 40 goals taken out of
-    the training goals (so it trains on the other 209), in Key-to-Door 40 pairs outside both
-    sets (training pairs unchanged). ``--tasks held-out`` scores it on the chapter's held-out
+    the 249 that are not held out (the chapter trains on the other 209), in Key-to-Door 40 pairs
+    outside both sets. ``--tasks held-out`` scores it on the chapter's held-out
     tasks, which must not be used to choose settings. ``--record FILE`` appends one JSON line
     with the command, the code version, the machine, the training time, the final loss and the result.
     """
@@ -84,23 +85,17 @@ def run_trial(args) -> int:
     import json
     import platform
 
-    from . import data, envs, evaluation, run_store, runtime
+    from . import data, evaluation, run_store, runtime
     from .artifacts import to_jsonable
-    from .experiments import grid_budget, harder_rooms_experiment
+    from .experiments import grid_budget
 
     X = harder_rooms_experiment(args.scale)
     hard = args.room == "hard"
     source = X.hard_source if hard else X.key_door_source
     if args.tasks == "held-out":
         tasks = np.array(X.hard_test_goals if hard else X.key_door_test_pairs)
-    elif hard:
-        n_held_out = len(harder_rooms_experiment("full").hard_test_goals)  # the split is the full scale's at either scale
-        train_goals, tasks = envs.validation_goals(X.hard_size, n_test=n_held_out, n_val=n_held_out)
-        if args.scale == "small":
-            train_goals, tasks = train_goals[::10], tasks[:6]
-        source = dataclasses.replace(source, goals=tuple(train_goals.tolist()))
-    else:
-        tasks = envs.validation_key_doors(X.key_door_size, n_train=2000, n_test=40, n_val=40)[: len(X.key_door_test_pairs)]
+    else:  # the chapter trains on neither (in Dark Room Hard, 40 goals taken out of the training goals)
+        tasks = np.array(X.hard_validation_goals if hard else X.key_door_validation_pairs)
     if args.histories is not None:
         source = dataclasses.replace(source, **{"histories_per_goal" if hard else "histories_per_pair": args.histories})
     if args.every_episode > 1:  # source runs that many times as long, so the kept data has about as many steps
@@ -111,8 +106,8 @@ def run_trial(args) -> int:
         model_changes["context_len"] = args.context_len
     if args.layers is not None:
         model_changes["n_layers"] = args.layers
-    if args.coordinates:
-        model_changes["coordinate_embedding"] = True
+    if args.coordinates is not None:
+        model_changes["coordinate_embedding"] = args.coordinates
     model = dataclasses.replace(X.hard_model if hard else X.key_door_model, **model_changes)
     base = X.hard_budget if hard else X.key_door_budget
     steps = args.steps or base.steps
@@ -216,16 +211,20 @@ def main(argv=None) -> int:
     trial = sub.add_parser("trial", help="train and test one variant of a chapter-5 model",
                            description=run_trial.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trial.add_argument("room", choices=("hard", "key-to-door"), help="Dark Room Hard or Dark Key-to-Door")
-    trial.add_argument("--steps", type=positive_int, help="optimiser steps (chapter: 3,000 hard, 12,000 key-to-door); "
+    H = harder_rooms_experiment("full")  # the chapter's settings, named in the help below
+    models, budgets = (H.hard_model, H.key_door_model), (H.hard_budget, H.key_door_budget)
+    in_rooms = lambda hard, kd: f"chapter: {hard} hard, {kd} key-to-door"  # noqa: E731
+    trial.add_argument("--steps", type=positive_int, help=f"optimiser steps ({in_rooms(*(f'{b.steps:,}' for b in budgets))}); "
                        "the warm-up stays 1/15 of them")
-    trial.add_argument("--context-len", type=positive_int, help="steps of context the model reads (chapter: 80 hard, "
-                       "100 key-to-door)")
-    trial.add_argument("--batch-size", type=positive_int, help="windows per optimiser step (chapter: 64)")
-    trial.add_argument("--layers", type=positive_int, help="transformer layers (chapter: 2)")
-    trial.add_argument("--coordinates", action="store_true",
-                       help="also embed each cell's row and column as numbers (ADConfig.coordinate_embedding; chapter: off)")
-    trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard; chapter: 4) "
-                       "or per (key, door) pair (key-to-door; chapter: 8)")
+    trial.add_argument("--context-len", type=positive_int, help="steps of context the model reads "
+                       f"({in_rooms(*(m.context_len for m in models))})")
+    trial.add_argument("--batch-size", type=positive_int, help=f"windows per optimiser step ({in_rooms(*(b.batch_size for b in budgets))})")
+    trial.add_argument("--layers", type=positive_int, help=f"transformer layers ({in_rooms(*(m.n_layers for m in models))})")
+    trial.add_argument("--coordinates", action=argparse.BooleanOptionalAction, default=None,
+                       help="also embed each cell's row and column as numbers, or not (ADConfig.coordinate_embedding; "
+                            f"{in_rooms(*('on' if m.coordinate_embedding else 'off' for m in models))})")
+    trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard) or per (key, door) "
+                       f"pair (key-to-door) ({in_rooms(H.hard_source.histories_per_goal, H.key_door_source.histories_per_pair)})")
     trial.add_argument("--every-episode", type=positive_int, default=1, metavar="K",
                        help="run the source K times as long and train on every K-th episode of each history, cut to "
                             "the shortest (default: %(default)s, every episode)")

@@ -114,12 +114,17 @@ def plot_arm_choices(ax, actions: np.ndarray, best_arm: np.ndarray, n_arms: int,
     return ax
 
 
-def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | None = None):
-    """The room with training goals (light) and held-out goals (dark); the start cell marked S."""
+def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | None = None, validation_goals=()):
+    """The room with training goals (light), held-out goals (dark) and, when given, validation
+    goals (hatched grey: kept apart for choosing settings); the start cell marked S."""
     grid = np.zeros((size, size))
-    grid.flat[np.asarray(train_goals)] = 1
-    grid.flat[np.asarray(test_goals)] = 2
-    ax.imshow(grid, cmap=plt.matplotlib.colors.ListedColormap(["white", "#c6dbef", "#08519c"]), vmin=0, vmax=2)
+    grid.flat[np.asarray(train_goals, dtype=int)] = 1
+    grid.flat[np.asarray(test_goals, dtype=int)] = 2
+    grid.flat[np.asarray(validation_goals, dtype=int)] = 3
+    ax.imshow(grid, cmap=plt.matplotlib.colors.ListedColormap(["white", "#c6dbef", "#08519c", "#bdbdbd"]), vmin=0, vmax=3)
+    for cell in np.asarray(validation_goals, dtype=int):
+        ax.add_patch(plt.Rectangle((cell % size - 0.5, cell // size - 0.5), 1, 1, fill=False, hatch="///", linewidth=0,
+                                   edgecolor="#636363"))
     start = size * size // 2 if start is None else start
     ax.text(start % size, start // size, "S", ha="center", va="center", fontsize=12, fontweight="bold", color="#d62728")
     ax.set(xticks=range(size), yticks=range(size), xlabel="column", ylabel="row")

@@ -58,6 +58,12 @@ def test_held_out_tasks_are_never_trained_on(scale):
     assert set(x.key_door_source.pairs) == set(x.key_door_train_pairs)
     assert len(x.key_door_train_pairs) <= 2000
     assert x.hard_expert.goals == x.hard_source.goals and x.key_door_expert.pairs == x.key_door_source.pairs
+    # validation tasks (where `adlib trial` scores variants) are neither trained on nor held out
+    for train, val, test in ((x.hard_train_goals, x.hard_validation_goals, x.hard_test_goals),
+                             (x.key_door_train_pairs, x.key_door_validation_pairs, x.key_door_test_pairs)):
+        assert len(val) == len(test) and not set(val) & set(train) and not set(val) & set(test)
+    if scale == "full":
+        assert (len(x.hard_train_goals), len(x.hard_validation_goals), len(x.hard_test_goals)) == (209, 40, 40)
 
 
 def test_no_held_out_pair_or_goal_appears_in_any_training_history():

@@ -1,0 +1,111 @@
+"""Trial records: the variants of chapter 5's settings that `adlib trial` trained and scored.
+
+``adlib trial ROOM ... --record FILE`` appends one JSON line per variant: its command, settings,
+machine, training time, final loss and score. The committed records live in ``trials/`` at the
+top of the repository. This module reads them back (:func:`read_trials`), renders them as the
+chapter's table (:func:`trial_table`) and applies the rule that picks a setting
+(:func:`choose`), so that the chapter's "What we tried" is computed from the records, not typed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .artifacts import REPO_ROOT
+
+TRIALS_DIR = REPO_ROOT / "trials"
+"""The committed trial records, one JSON-lines file per chapter."""
+
+REQUIRED = ("command", "room", "tasks", "scale", "model", "train", "histories", "training_seconds", "final_loss",
+            "first", "last", "eval_seeds", "code", "cpu")
+"""Keys every trial record has (``adlib trial --record`` writes them)."""
+
+SELECTION_TOLERANCE = 0.05
+"""How far below the best validation score a cheaper setting may be and still be chosen. One
+setting trained twice moved by 0.07 in Dark Room Hard (chapter 5, "What we tried"), so scores
+closer than this are not told apart by one seed."""
+
+
+def read_trials(path: str | Path) -> list[dict]:
+    """The trial records in a JSON-lines file, in the order they were made.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and line
+    for a line that is not a JSON object with every key of :data:`REQUIRED` (fix or remove the
+    line; ``adlib trial --record`` writes valid ones).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no trial records at {path}: run `adlib trial ROOM --record {path}` to make some")
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {number}: not JSON ({exc}); fix or remove the line") from None
+        missing = [k for k in REQUIRED if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ValueError(f"{path}, line {number}: missing {', '.join(missing)}; fix or remove the line")
+        records.append(record)
+    return records
+
+
+def training_tokens(record: dict) -> int:
+    """The tokens a trial's training read: optimiser steps x windows per step x context steps."""
+    return int(record["train"]["steps"]) * int(record["train"]["batch_size"]) * int(record["model"]["context_len"])
+
+
+def select(records: list[dict], room: str, tasks: str = "validation", scale: str = "full") -> list[dict]:
+    """The records of one room (``"hard"`` or ``"key-to-door"``) scored on ``tasks`` at ``scale``."""
+    if room not in ("hard", "key-to-door"):
+        raise ValueError(f"room must be 'hard' or 'key-to-door', got {room!r}")
+    return [r for r in records if r["room"] == room and r["tasks"] == tasks and r["scale"] == scale]
+
+
+def choose(records: list[dict], room: str, tolerance: float = SELECTION_TOLERANCE) -> dict:
+    """The setting the rule picks for ``room`` from full-scale trials scored on validation tasks.
+
+    The rule: take the best last-episodes score; among the settings within ``tolerance`` of
+    it, pick the one that trains on the fewest tokens (ties: the better score). Held-out
+    scores never enter. Raises ``ValueError`` when there is no such trial.
+    """
+    candidates = select(records, room)
+    if not candidates:
+        raise ValueError(f"no full-scale validation trials for {room!r}: run `adlib trial {room} --record FILE` first")
+    best = max(r["last"] for r in candidates)
+    close = [r for r in candidates if r["last"] >= best - tolerance]
+    return min(close, key=lambda r: (training_tokens(r), -r["last"]))
+
+
+def describe(record: dict) -> dict:
+    """One trial as the table's cells (strings), keyed by column."""
+    model, train = record["model"], record["train"]
+    cells = {
+        "training histories": f"{record['histories']:,}",
+        "optimiser steps": f"{train['steps']:,}",
+        "context": str(model["context_len"]),
+        "layers": str(model["n_layers"]),
+        "coordinates": "yes" if model.get("coordinate_embedding") else "no",
+        "training seed": str(train.get("seed", 0)),
+        "training": f"{record['training_seconds']:,.0f} s",
+        "final loss": f"{record['final_loss']:.3f}",
+        f"first {record.get('window_episodes', 10)}": f"{record['first']:.2f}",
+        f"last {record.get('window_episodes', 10)}": f"{record['last']:.2f}",
+    }
+    if "door_after_key_last" in record:
+        cells["door after key"] = f"{record['door_after_key_last']:.0%}"
+    return cells
+
+
+def trial_table(records: list[dict], room: str, chosen: dict | None = None) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of the full-scale validation trials of ``room``, in the order they were
+    made; the ``chosen`` record's cells are in bold."""
+    rows, header = [], []
+    for record in select(records, room):
+        cells = describe(record)
+        header = header or list(cells)
+        bold = chosen is not None and record is chosen
+        rows.append([f"**{v}**" if bold else v for v in cells.values()])
+    return header, rows

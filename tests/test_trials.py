@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from adlib import trials
+
+
+def record(room="hard", last=0.5, steps=3000, histories=836, tasks="validation", scale="full", **extra):
+    return {"command": f"adlib trial {room}", "room": room, "tasks": tasks, "scale": scale, "code": "abc", "cpu": "cpu",
+            "model": {"context_len": 80, "n_layers": 2, "coordinate_embedding": False},
+            "train": {"steps": steps, "batch_size": 64, "seed": 0}, "histories": histories, "training_seconds": 100.0,
+            "final_loss": 0.7, "first": 0.1, "last": last, "eval_seeds": 2, "window_episodes": 10, **extra}
+
+
+def write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_read_trials_keeps_order_and_skips_blank_lines(tmp_path):
+    path = write(tmp_path / "t.jsonl", [record(last=0.1), record(last=0.2)])
+    path.write_text(path.read_text() + "\n")
+    assert [r["last"] for r in trials.read_trials(path)] == [0.1, 0.2]
+
+
+def test_read_trials_names_file_and_line_of_a_bad_record(tmp_path):
+    path = write(tmp_path / "t.jsonl", [record()])
+    path.write_text(path.read_text() + "{not json\n")
+    with pytest.raises(ValueError, match=r"t.jsonl, line 2: not JSON"):
+        trials.read_trials(path)
+    broken = record()
+    del broken["last"]
+    write(path, [record(), broken])
+    with pytest.raises(ValueError, match=r"line 2: missing last"):
+        trials.read_trials(path)
+    with pytest.raises(FileNotFoundError, match="adlib trial ROOM --record"):
+        trials.read_trials(tmp_path / "none.jsonl")
+
+
+def test_choose_takes_the_cheapest_setting_close_to_the_best_and_ignores_held_out_scores():
+    cheap_close = record(last=0.70, steps=3000)
+    best = record(last=0.74, steps=12000)
+    far_cheaper = record(last=0.60, steps=1500)
+    held_out = record(last=0.99, steps=1000, tasks="held-out")
+    small = record(last=0.99, steps=30, scale="small")
+    other_room = record(room="key-to-door", last=1.9, steps=10)
+    records = [far_cheaper, best, cheap_close, held_out, small, other_room]
+    assert trials.choose(records, "hard") is cheap_close
+    assert trials.choose(records, "hard", tolerance=0.01) is best
+    assert trials.choose(records, "key-to-door") is other_room
+    with pytest.raises(ValueError, match="no full-scale validation trials"):
+        trials.choose([held_out], "hard")
+    with pytest.raises(ValueError, match="room must be"):
+        trials.select(records, "bandit")
+
+
+def test_trial_table_bolds_the_chosen_row_and_shows_door_after_key():
+    a, b = record(last=0.5), record(last=0.6, steps=6000)
+    header, rows = trials.trial_table([a, b, record(tasks="held-out")], "hard", chosen=b)
+    assert header[:2] == ["training histories", "optimiser steps"] and len(rows) == 2
+    assert rows[0][header.index("last 10")] == "0.50" and rows[1][header.index("last 10")] == "**0.60**"
+    header, rows = trials.trial_table([record(room="key-to-door", door_after_key_last=0.64)], "key-to-door")
+    assert rows[0][header.index("door after key")] == "64%"
+
+
+def test_training_tokens():
+    assert trials.training_tokens(record(steps=3000)) == 3000 * 64 * 80
+
+
+def test_the_chapter_uses_the_dark_room_hard_setting_the_rule_picks_from_the_committed_trials():
+    from adlib.artifacts import to_jsonable
+    from adlib.experiments import harder_rooms_experiment
+
+    x = harder_rooms_experiment("full")
+    chosen = trials.choose(trials.read_trials(trials.TRIALS_DIR / "05_harder_dark_rooms.jsonl"), "hard")
+    assert chosen["histories"] == len(x.hard_source.goals) * x.hard_source.histories_per_goal
+    assert chosen["model"] == to_jsonable(x.hard_model, for_hash=True)
+    budget = to_jsonable(x.hard_budget)
+    assert {k: v for k, v in chosen["train"].items() if k != "seed"} == {k: v for k, v in budget.items() if k != "seed"}
