@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .artifacts import REPO_ROOT
+from .artifacts import REPO_ROOT, to_jsonable
 
 TRIALS_DIR = REPO_ROOT / "trials"
 """The committed trial records, one JSON-lines file per chapter."""
@@ -77,6 +77,14 @@ def choose(records: list[dict], room: str, tolerance: float = SELECTION_TOLERANC
     best = max(r["last"] for r in candidates)
     close = [r for r in candidates if r["last"] >= best - tolerance]
     return min(close, key=lambda r: (training_tokens(r), -r["last"]))
+
+
+def matches(record: dict, n_histories: int, model, train) -> bool:
+    """Whether a trial trained what a chapter trains: as many histories (on the same training
+    tasks), the same model config and the same training config, training seed aside."""
+    without_seed = lambda t: {k: v for k, v in t.items() if k != "seed"}  # noqa: E731
+    return (record["histories"] == n_histories and record["model"] == to_jsonable(model, for_hash=True)
+            and without_seed(record["train"]) == without_seed(to_jsonable(train)))
 
 
 def describe(record: dict) -> dict:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -68,12 +69,14 @@ def test_training_tokens():
 
 
 def test_the_chapter_uses_the_dark_room_hard_setting_the_rule_picks_from_the_committed_trials():
-    from adlib.artifacts import to_jsonable
     from adlib.experiments import harder_rooms_experiment
 
     x = harder_rooms_experiment("full")
     chosen = trials.choose(trials.read_trials(trials.TRIALS_DIR / "05_harder_dark_rooms.jsonl"), "hard")
-    assert chosen["histories"] == len(x.hard_source.goals) * x.hard_source.histories_per_goal
-    assert chosen["model"] == to_jsonable(x.hard_model, for_hash=True)
-    budget = to_jsonable(x.hard_budget)
-    assert {k: v for k, v in chosen["train"].items() if k != "seed"} == {k: v for k, v in budget.items() if k != "seed"}
+    n_histories = len(x.hard_source.goals) * x.hard_source.histories_per_goal
+    assert trials.matches(chosen, n_histories, x.hard_model, x.hard_budget)
+    # and a setting that differs in any one way does not match
+    assert not trials.matches(chosen, n_histories + 1, x.hard_model, x.hard_budget)
+    assert not trials.matches(chosen, n_histories, dataclasses.replace(x.hard_model, n_layers=3), x.hard_budget)
+    assert not trials.matches(chosen, n_histories, x.hard_model, dataclasses.replace(x.hard_budget, lr=1e-3))
+    assert trials.matches(chosen, n_histories, x.hard_model, dataclasses.replace(x.hard_budget, seed=7))
