@@ -339,7 +339,8 @@ def _model_text(model: dict) -> str:
     n = ADTransformer(ADConfig(**model)).n_parameters()
     return (f"{model['n_layers']} layers, width {model['d_model']}, {model['n_heads']} heads, feed-forward {model['d_ff']}, "
             f"{n / 1000:.0f}k parameters, context {model['context_len']} steps"
-            + (", reward embedded per action" if model.get("reward_by_action") else ""))
+            + (", reward embedded per action" if model.get("reward_by_action") else "")
+            + (", the cell's row and column also embedded as numbers" if model.get("coordinate_embedding") else ""))
 
 
 def deviations(records: dict[str, dict]) -> list[dict]:

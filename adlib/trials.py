@@ -87,16 +87,34 @@ def matches(record: dict, n_histories: int, model, train) -> bool:
             and without_seed(record["train"]) == without_seed(to_jsonable(train)))
 
 
-def describe(record: dict) -> dict:
-    """One trial as the table's cells (strings), keyed by column."""
+def variant(records: list[dict], record: dict, **model_changes) -> dict | None:
+    """The full-scale validation trial of the same room that differs from ``record`` only in the
+    given model settings (e.g. ``coordinate_embedding=False``), or None when there is none."""
+    model = {**record["model"], **model_changes}
+    if model.get("coordinate_embedding") is False:  # the records omit it when off
+        del model["coordinate_embedding"]
+    for other in select(records, record["room"]):
+        if (other["model"] == model and other["train"] == record["train"] and other["histories"] == record["histories"]
+                and other is not record):
+            return other
+    return None
+
+
+def describe(record: dict, n_tasks: int | None = None) -> dict:
+    """One trial as the table's cells (strings), keyed by column; with ``n_tasks`` (the training
+    tasks) the histories are given per task."""
     model, train = record["model"], record["train"]
+    per_task = n_tasks is not None and record["histories"] % n_tasks == 0
     cells = {
-        "training histories": f"{record['histories']:,}",
+        "histories per task" if per_task else "training histories":
+            f"{record['histories'] // n_tasks:,}" if per_task else f"{record['histories']:,}",
         "optimiser steps": f"{train['steps']:,}",
         "context": str(model["context_len"]),
         "layers": str(model["n_layers"]),
         "coordinates": "yes" if model.get("coordinate_embedding") else "no",
         "training seed": str(train.get("seed", 0)),
+        "machine": (f"{record['cpu']}, {record['cores']} cores" if record.get("device", "cpu") == "cpu" and "cores" in record
+                    else str(record.get("device", record["cpu"]))),
         "training": f"{record['training_seconds']:,.0f} s",
         "final loss": f"{record['final_loss']:.3f}",
         f"first {record.get('window_episodes', 10)}": f"{record['first']:.2f}",
@@ -107,12 +125,13 @@ def describe(record: dict) -> dict:
     return cells
 
 
-def trial_table(records: list[dict], room: str, chosen: dict | None = None) -> tuple[list[str], list[list[str]]]:
+def trial_table(records: list[dict], room: str, chosen: dict | None = None,
+                n_tasks: int | None = None) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of the full-scale validation trials of ``room``, in the order they were
-    made; the ``chosen`` record's cells are in bold."""
+    made; the ``chosen`` record's cells are in bold; with ``n_tasks``, histories per task."""
     rows, header = [], []
     for record in select(records, room):
-        cells = describe(record)
+        cells = describe(record, n_tasks)
         header = header or list(cells)
         bold = chosen is not None and record is chosen
         rows.append([f"**{v}**" if bold else v for v in cells.values()])

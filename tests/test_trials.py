@@ -60,6 +60,7 @@ def test_trial_table_bolds_the_chosen_row_and_shows_door_after_key():
     header, rows = trials.trial_table([a, b, record(tasks="held-out")], "hard", chosen=b)
     assert header[:2] == ["training histories", "optimiser steps"] and len(rows) == 2
     assert rows[0][header.index("last 10")] == "0.50" and rows[1][header.index("last 10")] == "**0.60**"
+    assert rows[0][header.index("machine")] == "cpu"  # no core count recorded: the CPU's name alone
     header, rows = trials.trial_table([record(room="key-to-door", door_after_key_last=0.64)], "key-to-door")
     assert rows[0][header.index("door after key")] == "64%"
 
@@ -80,3 +81,15 @@ def test_the_chapter_uses_the_dark_room_hard_setting_the_rule_picks_from_the_com
     assert not trials.matches(chosen, n_histories, dataclasses.replace(x.hard_model, n_layers=3), x.hard_budget)
     assert not trials.matches(chosen, n_histories, x.hard_model, dataclasses.replace(x.hard_budget, lr=1e-3))
     assert trials.matches(chosen, n_histories, x.hard_model, dataclasses.replace(x.hard_budget, seed=7))
+
+
+def test_variant_finds_the_trial_that_differs_only_in_the_named_setting_and_histories_per_task():
+    on = record(last=0.54, model={"context_len": 80, "n_layers": 2, "coordinate_embedding": True})
+    off = record(last=0.53, model={"context_len": 80, "n_layers": 2})
+    longer = record(last=0.58, steps=12000, model={"context_len": 80, "n_layers": 2})
+    assert trials.variant([on, off, longer], on, coordinate_embedding=False) is off
+    assert trials.variant([on, longer], on, coordinate_embedding=False) is None
+    header, rows = trials.trial_table([on], "hard", n_tasks=209)
+    assert header[0] == "histories per task" and rows[0][0] == "4"  # 836 histories on 209 goals
+    header, rows = trials.trial_table([on], "hard", n_tasks=200)
+    assert header[0] == "training histories" and rows[0][0] == "836"
