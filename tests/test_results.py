@@ -130,10 +130,15 @@ def test_deviations_read_the_recorded_settings():
     assert "every 4th episode" in by_aspect["subsampling"]["this book"]
     assert "520 histories of 100 episodes" in by_aspect["learning histories"]["this book"]  # 65 goals x 8
     assert results.deviations({})[0]["this book"] == "—"
-    harder = results.deviations({"05_harder_dark_rooms": record("05_harder_dark_rooms", settings=to_jsonable(harder_rooms_experiment("full")))})
-    training = {r["aspect"]: r for r in harder}["training"]["this book"]
-    assert training == "Dark Room Hard: 3,000 steps of batch 64, peak 0.003; Key-to-Door: 12,000 steps of batch 64, peak 0.003"
-    assert "Dark Room Hard: 996 histories of 150 episodes" in {r["aspect"]: r for r in harder}["learning histories"]["this book"]
+    H = harder_rooms_experiment("full")
+    harder = {r["aspect"]: r for r in results.deviations({"05_harder_dark_rooms": record("05_harder_dark_rooms", settings=to_jsonable(H))})}
+    assert harder["training"]["this book"] == (f"Dark Room Hard: {H.hard_budget.steps:,} steps of batch 64, peak 0.003; "
+                                               f"Key-to-Door: {H.key_door_budget.steps:,} steps of batch 64, peak 0.003")
+    hard_histories = len(H.hard_source.goals) * H.hard_source.histories_per_goal
+    assert f"Dark Room Hard: {hard_histories:,} histories of 150 episodes" in harder["learning histories"]["this book"]
+    hard_model = next(m for m in harder["model"]["this book"].split("; ") if m.startswith("Dark Room Hard"))
+    assert hard_model.endswith("context 80 steps, the cell's row and column also embedded as numbers")
+    assert "also embedded" not in dark_room  # chapter 2's model does not embed them
 
 
 def test_flatten_and_format_seconds():
