@@ -126,13 +126,17 @@ def describe(record: dict, n_tasks: int | None = None) -> dict:
 
 
 def trial_table(records: list[dict], room: str, chosen: dict | None = None,
-                n_tasks: int | None = None) -> tuple[list[str], list[list[str]]]:
-    """``(header, rows)`` of the full-scale validation trials of ``room``, in the order they were
-    made; the ``chosen`` record's cells are in bold; with ``n_tasks``, histories per task."""
-    rows, header = [], []
-    for record in select(records, room):
-        cells = describe(record, n_tasks)
-        header = header or list(cells)
-        bold = chosen is not None and record is chosen
-        rows.append([f"**{v}**" if bold else v for v in cells.values()])
-    return header, rows
+                n_tasks: int | None = None) -> tuple[list[str], list[list[str]], dict[str, str]]:
+    """``(header, rows, shared)`` of the full-scale validation trials of ``room``, in the order they
+    were made: a column whose cells are the same in every row moves to ``shared`` (column: value),
+    so that the table shows what varied. The ``chosen`` record's cells are in bold; with
+    ``n_tasks``, histories are given per task."""
+    described = [(record, describe(record, n_tasks)) for record in select(records, room)]
+    if not described:
+        return [], [], {}
+    columns = list(described[0][1])
+    shared = {c: described[0][1][c] for c in columns
+              if len(described) > 1 and all(cells[c] == described[0][1][c] for _, cells in described)}
+    header = [c for c in columns if c not in shared]
+    bold = lambda record, v: f"**{v}**" if chosen is not None and record is chosen else v  # noqa: E731
+    return header, [[bold(record, cells[c]) for c in header] for record, cells in described], shared
