@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import REPO_ROOT
-from .experiments import harder_rooms_experiment
 
 
 def run_notebooks(args) -> int:
@@ -87,7 +86,7 @@ def run_trial(args) -> int:
 
     from . import data, evaluation, run_store, runtime
     from .artifacts import to_jsonable
-    from .experiments import grid_budget
+    from .experiments import grid_budget, harder_rooms_experiment
 
     X = harder_rooms_experiment(args.scale)
     hard = args.room == "hard"
@@ -211,20 +210,15 @@ def main(argv=None) -> int:
     trial = sub.add_parser("trial", help="train and test one variant of a chapter-5 model",
                            description=run_trial.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trial.add_argument("room", choices=("hard", "key-to-door"), help="Dark Room Hard or Dark Key-to-Door")
-    H = harder_rooms_experiment("full")  # the chapter's settings, named in the help below
-    models, budgets = (H.hard_model, H.key_door_model), (H.hard_budget, H.key_door_budget)
-    in_rooms = lambda hard, kd: f"chapter: {hard} hard, {kd} key-to-door"  # noqa: E731
-    trial.add_argument("--steps", type=positive_int, help=f"optimiser steps ({in_rooms(*(f'{b.steps:,}' for b in budgets))}); "
-                       "the warm-up stays 1/15 of them")
-    trial.add_argument("--context-len", type=positive_int, help="steps of context the model reads "
-                       f"({in_rooms(*(m.context_len for m in models))})")
-    trial.add_argument("--batch-size", type=positive_int, help=f"windows per optimiser step ({in_rooms(*(b.batch_size for b in budgets))})")
-    trial.add_argument("--layers", type=positive_int, help=f"transformer layers ({in_rooms(*(m.n_layers for m in models))})")
+    chapter = "default: the chapter's, which the trial prints"  # not read here: that would import torch for every command
+    trial.add_argument("--steps", type=positive_int, help=f"optimiser steps ({chapter}); the warm-up stays 1/15 of them")
+    trial.add_argument("--context-len", type=positive_int, help=f"steps of context the model reads ({chapter})")
+    trial.add_argument("--batch-size", type=positive_int, help=f"windows per optimiser step ({chapter})")
+    trial.add_argument("--layers", type=positive_int, help=f"transformer layers ({chapter})")
     trial.add_argument("--coordinates", action=argparse.BooleanOptionalAction, default=None,
-                       help="also embed each cell's row and column as numbers, or not (ADConfig.coordinate_embedding; "
-                            f"{in_rooms(*('on' if m.coordinate_embedding else 'off' for m in models))})")
-    trial.add_argument("--histories", type=positive_int, help="learning histories per training goal (hard) or per (key, door) "
-                       f"pair (key-to-door) ({in_rooms(H.hard_source.histories_per_goal, H.key_door_source.histories_per_pair)})")
+                       help=f"also embed each cell's row and column as numbers, or not (ADConfig.coordinate_embedding; {chapter})")
+    trial.add_argument("--histories", type=positive_int,
+                       help=f"learning histories per training goal (hard) or per (key, door) pair (key-to-door) ({chapter})")
     trial.add_argument("--every-episode", type=positive_int, default=1, metavar="K",
                        help="run the source K times as long and train on every K-th episode of each history, cut to "
                             "the shortest (default: %(default)s, every episode)")

@@ -9,10 +9,12 @@ chapter's table (:func:`trial_table`) and applies the rule that picks a setting
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from .artifacts import REPO_ROOT, to_jsonable
+from .model import ADConfig
 
 TRIALS_DIR = REPO_ROOT / "trials"
 """The committed trial records, one JSON-lines file per chapter."""
@@ -22,9 +24,8 @@ REQUIRED = ("command", "room", "tasks", "scale", "model", "train", "histories", 
 """Keys every trial record has (``adlib trial --record`` writes them)."""
 
 SELECTION_TOLERANCE = 0.05
-"""How far below the best validation score a cheaper setting may be and still be chosen. One
-setting trained twice moved by 0.07 in Dark Room Hard (chapter 5, "What we tried"), so scores
-closer than this are not told apart by one seed."""
+"""How far below the best validation score a cheaper setting may be and still be chosen (chapter 5,
+"What we tried", says what one seed's scores can and cannot tell apart)."""
 
 
 def read_trials(path: str | Path) -> list[dict]:
@@ -90,9 +91,7 @@ def matches(record: dict, n_histories: int, model, train) -> bool:
 def variant(records: list[dict], record: dict, **model_changes) -> dict | None:
     """The full-scale validation trial of the same room that differs from ``record`` only in the
     given model settings (e.g. ``coordinate_embedding=False``), or None when there is none."""
-    model = {**record["model"], **model_changes}
-    if model.get("coordinate_embedding") is False:  # the records omit it when off
-        del model["coordinate_embedding"]
+    model = to_jsonable(dataclasses.replace(ADConfig(**record["model"]), **model_changes), for_hash=True)  # as records store it
     for other in select(records, record["room"]):
         if (other["model"] == model and other["train"] == record["train"] and other["histories"] == record["histories"]
                 and other is not record):

@@ -85,9 +85,15 @@ def test_the_chapter_uses_the_dark_room_hard_setting_the_rule_picks_from_the_com
 
 
 def test_variant_finds_the_trial_that_differs_only_in_the_named_setting_and_histories_per_task():
-    on = record(last=0.54, model={"context_len": 80, "n_layers": 2, "coordinate_embedding": True})
-    off = record(last=0.53, model={"context_len": 80, "n_layers": 2})
-    longer = record(last=0.58, steps=12000, model={"context_len": 80, "n_layers": 2})
+    from adlib.artifacts import to_jsonable
+    from adlib.model import ADConfig
+
+    config = ADConfig(n_actions=5, n_observations=289, grid_size=17, context_len=80, n_layers=2)
+    model = lambda **changes: to_jsonable(dataclasses.replace(config, **changes), for_hash=True)  # noqa: E731  as records store it
+    on = record(last=0.54, model=model(coordinate_embedding=True))
+    off = record(last=0.53, model=model())
+    longer = record(last=0.58, steps=12000, model=model())
+    assert "coordinate_embedding" not in off["model"]  # the records omit it when off
     assert trials.variant([on, off, longer], on, coordinate_embedding=False) is off
     assert trials.variant([on, longer], on, coordinate_embedding=False) is None
     header, rows, _ = trials.trial_table([on], "hard", n_tasks=209)
