@@ -2,19 +2,30 @@
 
 One module per concept:
 
-- :mod:`adlib.envs`        batched environments (bandits, Dark Room, Dark Key-to-Door) and their
-                           Gymnasium versions (``adlib/DarkRoom-9x9-v0``, ...)
+- :mod:`adlib.envs`        batched environments (bandits, Dark Room, Dark Key-to-Door)
+- :mod:`adlib.gymnasium_envs` the grid rooms behind the Gymnasium API (``adlib/DarkRoom-9x9-v0``, ...)
 - :mod:`adlib.sources`     batched source RL algorithms (and experts) whose histories AD distils
 - :mod:`adlib.data`        learning-history datasets and training windows
 - :mod:`adlib.model`       the causal transformer with a sliding-window KV cache
 - :mod:`adlib.training`    the training loop (AdamW, schedule, clipping, checkpoints, resume)
 - :mod:`adlib.train_workers` sharing training runs out among worker processes on a CPU
 - :mod:`adlib.run_store`   where a trained run comes from: the local cache, the shipped weights (verified), or training
-- :mod:`adlib.evaluation`  batched in-context rollouts and metrics
+- :mod:`adlib.rollouts`    batched rollouts of any policy (sources, baselines, AD) in batched environments
+- :mod:`adlib.rollout_cache` rollouts kept in the artefact cache under a hash of all that determines them
+- :mod:`adlib.in_context`  the in-context AD policy (frozen weights, learning through its context)
+- :mod:`adlib.bandit_metrics` best-arm rate and regret over groups of bandit tasks
+- :mod:`adlib.grid_evaluation` episode returns in the grid rooms, over training and evaluation seeds
+- :mod:`adlib.behaviour`   measures of behaviour over episodes (first success, found then lost, the critique's probes)
+- :mod:`adlib.stats`       mean and spread over seeds, and the rule that calls two estimates above, below or level
+- :mod:`adlib.agents`      scripted reference agents of the critique (copy the rewarded cell, search then return)
+- :mod:`adlib.interventions` edits to a context or a room for the critique's probes
+- :mod:`adlib.results`     the chapters' records and the claims the summary page scores
+- :mod:`adlib.trials`      the records of settings tried on validation tasks, and the rule that picks one
 - :mod:`adlib.plotting`    the book's plotting style
 - :mod:`adlib.experiments` each chapter's settings by scale, shared by chapters that reuse artefacts
 - :mod:`adlib.artifacts`   config hashing and atomic file writes
-- :mod:`adlib.runtime`     seeding, device choice, version information
+- :mod:`adlib.runtime`     seeding, device choice, version information, timing
+- :mod:`adlib.cli`         the ``adlib`` command (``adlib weights``, ``adlib trial``, ...)
 """
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ API (``reset``, ``act``, ``observe``):
   is no longer the goal. It updates on negative evidence, which the heuristic never does.
 
 Both read only what AD reads: the cell they are in, and the rewards they got. The cell where a
-reward came is the cell after the move (``next_obs``, which :func:`adlib.evaluation.rollout`
+reward came is the cell after the move (``next_obs``, which :func:`adlib.rollouts.rollout`
 passes before an episode's automatic reset).
 """
 
@@ -171,7 +171,7 @@ def shadow_targets(observations: np.ndarray, actions: np.ndarray, rewards: np.nd
 
 class PromptedAgent:
     """A scripted grid agent that first lives through a prompt, as AD reads one
-    (:class:`~adlib.evaluation.PromptedPolicy`), then acts.
+    (:class:`~adlib.in_context.PromptedPolicy`), then acts.
 
     ``prompt``: ``(observations, actions, rewards)``, each ``[n_envs, T]``; the cells after each
     move are recomputed from the moves.

@@ -50,7 +50,7 @@ def run_notebooks(args) -> int:
 
 def print_baselines(args) -> int:
     from .envs import sample_gaussian_bandits
-    from .evaluation import evaluate_bandit_policy
+    from .bandit_metrics import evaluate_bandit_policy
     from .sources import UCB1, EpsilonGreedy, OptimisticGreedy, RandomPolicy, ThompsonSampling
 
     tasks = sample_gaussian_bandits(args.n_bandits, args.arms, np.random.default_rng(args.seed))
@@ -84,7 +84,7 @@ def run_trial(args) -> int:
     import json
     import platform
 
-    from . import data, evaluation, run_store, runtime
+    from . import data, grid_evaluation, in_context, run_store, runtime
     from .artifacts import to_jsonable
     from .experiments import grid_budget, harder_rooms_experiment
 
@@ -113,18 +113,18 @@ def run_trial(args) -> int:
     train = dataclasses.replace(grid_budget(steps, base.lr, args.batch_size or base.batch_size), seed=args.seed)
     histories = data.darkroom_histories(source) if hard else data.key_to_door_histories(source)
     if args.every_episode > 1:
-        dones = evaluation.episode_ends_from_rewards(histories.rewards, source.horizon, rewards_to_end=1 if hard else 2)
+        dones = grid_evaluation.episode_ends_from_rewards(histories.rewards, source.horizon, rewards_to_end=1 if hard else 2)
         histories = histories.subsample_uneven_episodes(args.every_episode, dones)
     start = time.perf_counter()
     run = run_store.train(model, train, histories, use_cache=False, shipped=False)
     trained = time.perf_counter() - start
-    policy = [evaluation.InContextPolicy(run.model)]
+    policy = [in_context.InContextPolicy(run.model)]
     if hard:
-        ev = evaluation.evaluate_on_goals(policy, tuple(tasks.tolist()), X.eval_episodes, args.eval_seeds, seed=500,
+        ev = grid_evaluation.evaluate_on_goals(policy, tuple(tasks.tolist()), X.eval_episodes, args.eval_seeds, seed=500,
                                           size=X.hard_size, horizon=X.hard_horizon, hard=True)
         per_episode, unit = ev.rate(1).mean(axis=0), "success rate"
     else:
-        ev = evaluation.evaluate_on_key_doors(policy, tasks, X.eval_episodes, args.eval_seeds,
+        ev = grid_evaluation.evaluate_on_key_doors(policy, tasks, X.eval_episodes, args.eval_seeds,
                                               seed=500, size=X.key_door_size, horizon=X.key_door_horizon)
         per_episode, unit = ev.returns.mean(axis=(0, 1)), "return (of 2)"
     kept = f" (1 episode in {args.every_episode} kept, cut to {histories.n_steps} steps)" if args.every_episode > 1 else ""

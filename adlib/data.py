@@ -25,15 +25,15 @@ import torch
 
 from .artifacts import atomic_path, cache_dir, config_hash, modules_fingerprint, to_jsonable
 from .envs import DarkRoomEnv, KeyToDoorEnv, sample_bernoulli_bandits, sample_gaussian_bandits
-from .evaluation import rollout
+from .rollouts import rollout
 from .runtime import note_dataset, timed
 from .sources import (
     UCB1, BestArmOracle, DarkRoomExpert, EpsilonGreedy, KeyToDoorExpert, OptimisticGreedy, QLearning, RandomPolicy, ThompsonSampling,
 )
 
 FORMAT_VERSION = 2  # 2: bandit datasets record each history's best arm
-DATA_MODULES = ("data", "envs", "sources", "evaluation")
-"""The modules whose code makes the learning histories (``evaluation`` steps the sources in the envs)."""
+DATA_MODULES = ("data", "envs", "sources", "rollouts")
+"""The modules whose code makes the learning histories (``rollouts`` steps the sources in the envs)."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .envs import DarkRoomEnv
-from .evaluation import rollout
+from .rollouts import rollout
 from .model import ADTransformer
 from .sources import DarkRoomExpert
 

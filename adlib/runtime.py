@@ -66,6 +66,19 @@ def log(*parts) -> None:
         print(*parts)
 
 
+@contextmanager
+def stopwatch(what: str) -> Iterator[dict]:
+    """Time a block and :func:`log` ``"<what>: 12.3 s"`` when it ends; the dict it yields gets
+    ``"seconds"`` then (for a chapter's own records)."""
+    clock = {"seconds": 0.0}
+    t0 = time.perf_counter()
+    try:
+        yield clock
+    finally:
+        clock["seconds"] = time.perf_counter() - t0
+        log(f"{what}: {clock['seconds']:.1f} s")
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU. Nothing in the book needs a GPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

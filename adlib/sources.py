@@ -1,6 +1,6 @@
 """Batched source algorithms (and baseline policies) for bandits.
 
-Every policy here, and the in-context AD policy in :mod:`adlib.evaluation`, follows one
+Every policy here, and the in-context AD policy in :mod:`adlib.in_context`, follows one
 protocol, so the same code records learning histories and evaluates any method::
 
     policy.reset(n_envs, rng)           # start a fresh learner in every environment

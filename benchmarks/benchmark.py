@@ -27,9 +27,10 @@ import torch
 
 from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_histories
 from adlib.envs import DarkRoomEnv, darkroom_goals, sample_gaussian_bandits
-from adlib.evaluation import InContextPolicy, rollout
 from adlib.experiments import bandit_experiment, darkroom_experiment
+from adlib.in_context import InContextPolicy
 from adlib.model import ADTransformer
+from adlib.rollouts import rollout
 from adlib.runtime import default_device, environment_info, matmul_flops_per_second
 from adlib.sources import OptimisticGreedy, ThompsonSampling
 from adlib.run_store import seed_runs, train, train_seeds

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from adlib import agents, envs, evaluation, interventions, results, sources
+from adlib import agents, behaviour, envs, interventions, rollouts, sources, stats, verdicts
 from adlib.model import ADConfig, ADTransformer
 
 SIZE = 9
@@ -77,7 +77,7 @@ def test_copy_agent_walks_a_shortest_path_back_and_stays():
     room = envs.DarkRoomEnv(goal, SIZE, horizon=20)
     prompt = interventions.scripted_episodes([cell(1, 2)], SIZE, 20, rewarded=True, seed=3)
     agent = agents.PromptedAgent(agents.CopyAgent(SIZE, 80), prompt, SIZE)
-    traj = evaluation.rollout(room, agent, 20, seed=0)
+    traj = rollouts.rollout(room, agent, 20, seed=0)
     distance = abs(1 - 4) + abs(2 - 4)
     first = int(np.argmax(traj.rewards[0] > 0))
     assert first == distance - 1  # the reward comes on the move that lands on the goal
@@ -88,12 +88,12 @@ def test_scripted_agents_stay_in_the_room_and_search_covers_it():
     for size in (5, 9):
         goals = np.full((4, 2), size - 1)  # far corner; nothing rewarded until found
         for agent in (agents.CopyAgent(size, 30, "random"), agents.CopyAgent(size, 30, "novel"), agents.SearchThenReturn(size)):
-            traj = evaluation.rollout(envs.DarkRoomEnv(goals, size, horizon=size * 3), agent, size * size * 6, seed=1)
+            traj = rollouts.rollout(envs.DarkRoomEnv(goals, size, horizon=size * 3), agent, size * size * 6, seed=1)
             assert traj.actions.min() >= 0 and traj.actions.max() < 5
             assert traj.observations.min() >= 0 and traj.observations.max() < size * size
     # Systematic search finds a corner goal of a 9x9 room within 10 episodes; a random walk rarely does.
     corner = envs.DarkRoomEnv(np.zeros((50, 2), dtype=int), SIZE, horizon=20)
-    found = lambda agent: (evaluation.rollout(corner, agent, 200, seed=2).rewards.sum(axis=1) > 0).mean()  # noqa: E731
+    found = lambda agent: (rollouts.rollout(corner, agent, 200, seed=2).rewards.sum(axis=1) > 0).mean()  # noqa: E731
     assert found(agents.SearchThenReturn(SIZE)) == 1.0
     assert found(agents.CopyAgent(SIZE, 80, "random")) < 0.4
 
@@ -127,7 +127,7 @@ def test_shadow_targets_equal_the_copy_agents_own_targets():
 
     agent = Recording(SIZE, 30, "novel")
     agent.seen_targets = []
-    traj = evaluation.rollout(room, agent, 200, seed=4)
+    traj = rollouts.rollout(room, agent, 200, seed=4)
     own = np.stack(agent.seen_targets, axis=1)
     assert (own >= 0).any()  # it did find goals
     shadow = agents.shadow_targets(traj.observations, traj.actions, traj.rewards, SIZE, 30)
@@ -266,9 +266,9 @@ def test_ridge_probe_reads_a_linear_target_and_not_noise():
 def test_cross_episode_novelty_known_values():
     # Horizon 2, window 2: episode 2 revisits both cells of episode 1; episode 3 visits one new, one old cell.
     obs = np.array([[1, 2, 2, 1, 3, 1]])
-    assert evaluation.cross_episode_novelty(obs, 2, 2, np.array([np.inf]))[0] == pytest.approx(0.25)
-    assert evaluation.cross_episode_novelty(obs, 2, 2, np.array([3.0]))[0] == 0.0  # only episode 2 precedes the first reward
-    assert np.isnan(evaluation.cross_episode_novelty(obs, 2, 2, np.array([2.0]))[0])  # no episode between 1 and the first reward
+    assert behaviour.cross_episode_novelty(obs, 2, 2, np.array([np.inf]))[0] == pytest.approx(0.25)
+    assert behaviour.cross_episode_novelty(obs, 2, 2, np.array([3.0]))[0] == 0.0  # only episode 2 precedes the first reward
+    assert np.isnan(behaviour.cross_episode_novelty(obs, 2, 2, np.array([2.0]))[0])  # no episode between 1 and the first reward
 
 
 def test_agreement_with_targets_counts_only_steps_off_the_target():
@@ -277,7 +277,7 @@ def test_agreement_with_targets_counts_only_steps_off_the_target():
     targets = np.array([[0, 0, 0, -1]])
     probs = np.zeros((1, 4, 5))
     probs[0, :, 1] = 1.0
-    result = evaluation.agreement_with_targets(obs, actions, probs, targets, SIZE)
+    result = behaviour.agreement_with_targets(obs, actions, probs, targets, SIZE)
     assert result["steps"].tolist() == [2]
     assert result["agree"][0] == pytest.approx(0.5)
     assert result["mass"][0] == pytest.approx(1.0)
@@ -285,17 +285,17 @@ def test_agreement_with_targets_counts_only_steps_off_the_target():
 
 
 def test_place_between_and_supported():
-    assert results.place_between(5, 10, 0) == pytest.approx(0.5)
-    assert results.supported(results.place_between(9, 10, 0)) == "H_copy"
-    assert results.supported(results.place_between(1, 10, 0)) == "H_RL"
-    assert results.supported(0.5) == "neither"
-    assert results.supported(results.place_between(1, 2, 2)) == "neither"  # the predictions coincide
-    assert evaluation.mean_and_spread([1.0, 3.0, np.nan]) == (2.0, pytest.approx(np.sqrt(2)))
+    assert verdicts.place_between(5, 10, 0) == pytest.approx(0.5)
+    assert verdicts.supported(verdicts.place_between(9, 10, 0)) == "H_copy"
+    assert verdicts.supported(verdicts.place_between(1, 10, 0)) == "H_RL"
+    assert verdicts.supported(0.5) == "neither"
+    assert verdicts.supported(verdicts.place_between(1, 2, 2)) == "neither"  # the predictions coincide
+    assert stats.mean_and_spread([1.0, 3.0, np.nan]) == (2.0, pytest.approx(np.sqrt(2)))
 
 
 def test_mean_by_group_averages_within_groups_and_leaves_out_nans():
     values = np.array([[1.0, 2.0], [3.0, np.nan], [10.0, 20.0]])
-    np.testing.assert_array_equal(evaluation.mean_by_group(values, np.array([0, 0, 1])), [[2.0, 2.0], [10.0, 20.0]])
-    assert evaluation.mean_by_group(np.array([5.0, 7.0, 1.0]), np.array([2, 2, 0])).tolist() == [1.0, 6.0]  # groups in sorted order
+    np.testing.assert_array_equal(stats.mean_by_group(values, np.array([0, 0, 1])), [[2.0, 2.0], [10.0, 20.0]])
+    assert stats.mean_by_group(np.array([5.0, 7.0, 1.0]), np.array([2, 2, 0])).tolist() == [1.0, 6.0]  # groups in sorted order
     with pytest.raises(ValueError, match="group labels"):
-        evaluation.mean_by_group(np.ones(3), np.zeros(2))
+        stats.mean_by_group(np.ones(3), np.zeros(2))

@@ -6,7 +6,8 @@ import pytest
 gymnasium = pytest.importorskip("gymnasium")
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
-from adlib.envs import DarkRoomEnv, darkroom_goals, darkroom_move, darkroom_optimal_return, register_gymnasium_envs  # noqa: E402
+from adlib.envs import DarkRoomEnv, darkroom_goals, darkroom_move, darkroom_optimal_return  # noqa: E402
+from adlib.gymnasium_envs import register_gymnasium_envs  # noqa: E402
 
 register_gymnasium_envs()
 
@@ -200,7 +201,8 @@ def test_q_learning_update_known_value():
 def test_agent_acts_identically_in_batch_and_in_gymnasium():
     import torch
 
-    from adlib.evaluation import InContextPolicy, rollout, run_gymnasium
+    from adlib.in_context import InContextPolicy
+    from adlib.rollouts import rollout, run_gymnasium
     from adlib.model import ADConfig, ADTransformer
 
     torch.manual_seed(0)
@@ -272,7 +274,7 @@ def test_key_to_door_gymnasium_matches_batch():
 
 
 def test_evaluate_on_goals_shapes_and_oracle_like_values():
-    from adlib.evaluation import evaluate_on_goals
+    from adlib.grid_evaluation import evaluate_on_goals
     from adlib.sources import RandomPolicy
 
     ev = evaluate_on_goals([RandomPolicy(5), RandomPolicy(5)], [40, 0, 31], n_episodes=4, n_eval_seeds=3, seed=0)
@@ -287,7 +289,7 @@ def test_evaluate_on_goals_shapes_and_oracle_like_values():
 
 def test_expert_is_optimal_on_every_goal_and_varies_its_paths():
     from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
-    from adlib.evaluation import episode_returns
+    from adlib.grid_evaluation import episode_returns
 
     h = generate_darkroom_histories(DarkRoomDataConfig(goals=tuple(range(81)), source="expert", histories_per_goal=2, n_episodes=2))
     optimal = darkroom_optimal_return(np.stack(np.divmod(np.array(h.meta["goal"]), 9), axis=1))
@@ -301,7 +303,7 @@ def test_expert_is_optimal_on_every_goal_and_varies_its_paths():
 def test_prompt_equals_full_forward_over_the_same_history():
     import torch
 
-    from adlib.evaluation import InContextPolicy
+    from adlib.in_context import InContextPolicy
     from adlib.model import ADConfig, ADTransformer
 
     torch.manual_seed(0)

@@ -3,16 +3,8 @@
 import numpy as np
 import pytest
 
-from adlib.evaluation import (
-    GridEvaluation,
-    context_reward_rates,
-    first_success_episodes,
-    found_then_lost,
-    pick_found_then_lost,
-    rewarded_in_window,
-    step_through_episodes,
-    task_fraction_of_optimal,
-)
+from adlib.grid_evaluation import GridEvaluation, task_fraction_of_optimal
+from adlib.behaviour import context_reward_rates, first_success_episodes, found_then_lost, pick_found_then_lost, rewarded_in_window, step_through_episodes
 
 
 def grid(returns, optimal, groups):

@@ -171,3 +171,14 @@ def test_bandit_config_with_one_arm_raises_at_construction():
 
     with pytest.raises(ValueError, match="n_arms must be an integer >= 2"):
         BanditDataConfig(n_arms=1)
+
+
+def test_recording_histories_imports_neither_the_model_nor_the_rollout_cache():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from adlib import data; "
+            "data.generate_bandit_histories(data.BanditDataConfig(n_histories=4, n_steps=5, seed=0)); data.generate_darkroom_histories(data.DarkRoomDataConfig(goals=(3, 40), n_episodes=2)); "
+            "print(sorted(m for m in ('adlib.model', 'adlib.rollout_cache', 'adlib.in_context') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -14,15 +14,8 @@ from adlib.data import (
 )
 from adlib.data import key_to_door_source as data_source
 from adlib.envs import DarkRoomEnv, KeyToDoorEnv, darkroom_goals, darkroom_split, key_door_split
-from adlib.evaluation import (
-    GridEvaluation,
-    episode_ends_from_rewards,
-    episodes_from_dones,
-    evaluate_on_goals,
-    evaluate_on_key_doors,
-    rollout,
-    steps_to_reach,
-)
+from adlib.grid_evaluation import GridEvaluation, episode_ends_from_rewards, episodes_from_dones, evaluate_on_goals, evaluate_on_key_doors, steps_to_reach
+from adlib.rollouts import rollout
 from adlib.experiments import harder_rooms_experiment
 from adlib.sources import DarkRoomExpert, KeyToDoorExpert, QLearning, RandomPolicy
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from adlib.envs import sample_gaussian_bandits
-from adlib.evaluation import InContextPolicy, rollout
+from adlib.in_context import InContextPolicy
+from adlib.rollouts import rollout
 from adlib.model import ADConfig, ADTransformer
 
 SMALL = ADConfig(n_actions=5, n_observations=3, context_len=8, d_model=16, n_layers=3, n_heads=2, d_ff=24, dropout=0.0, attn_dropout=0.0)

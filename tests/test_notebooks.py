@@ -55,13 +55,14 @@ def test_notebooks_keep_plumbing_out_of_the_page():
     numbered "Figure C.k" in order, each number in one cell only."""
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         numbers_by_cell = []
-        for cell in code_cells(path):
+        for cell in json.loads(path.read_text())["cells"]:  # captions live in code (older pages) or in Markdown cells
             src = "".join(cell["source"])
-            assert not re.search(r"(?<![.\w])print\(", src), f"{path.name}: print() in a cell (use runtime.log)"
-            assert "progress=True" not in src and "ipywidgets" not in src, path.name
-            if "plt.show()" in src:
-                alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
-                assert len(alt) > 10, f"{path.name}: a figure cell without alt text: {src[:80]!r}"
+            if cell["cell_type"] == "code":
+                assert not re.search(r"(?<![.\w])print\(", src), f"{path.name}: print() in a cell (use runtime.log)"
+                assert "progress=True" not in src and "ipywidgets" not in src, path.name
+                if "plt.show()" in src:
+                    alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+                    assert len(alt) > 10, f"{path.name}: a figure cell without alt text: {src[:80]!r}"
             found = list(dict.fromkeys(re.findall(r"\*\*Figure ([0-9A-Z]+)\.([0-9]+)\.\*\*", src)))
             numbers_by_cell.append(found)
         numbers = [n for cell in numbers_by_cell for n in cell]
@@ -74,7 +75,8 @@ def test_notebooks_keep_plumbing_out_of_the_page():
 @pytest.mark.notebook
 def test_built_outputs_show_results_only(executed):
     """What the book shows: no reprs, cache flags, fingerprints, "wrote" lines, progress bars or
-    widgets in any output, and every picture followed by a numbered caption in its cell (data
+    widgets in any output, and every picture followed by a numbered caption, in its cell or in the Markdown
+    cell after it (data
     fingerprints only on the reproducibility page)."""
     out, _ = executed
     for path in sorted(out.glob("*.ipynb")):
@@ -91,20 +93,48 @@ def test_built_outputs_show_results_only(executed):
                     bad_words.append("fingerprint")
                 for bad in bad_words:
                     assert bad not in text, f"{path.name}: {bad!r} in {text[:200]!r}"
+        cells = json.loads(path.read_text())["cells"]
+        for n, cell in enumerate(cells):
+            outputs = cell.get("outputs", [])
             kinds = ["image" if "image/png" in o.get("data", {}) else "".join(o.get("data", {}).get("text/markdown", ""))[:12]
                      for o in outputs]
+            following = "".join(cells[n + 1]["source"])[:12] if n + 1 < len(cells) and cells[n + 1]["cell_type"] == "markdown" else ""
             for i, kind in enumerate(kinds):
                 if kind == "image":
-                    assert any(k.startswith("**Figure") for k in kinds[i + 1:]), f"{path.name}: a picture without a caption"
+                    assert any(k.startswith("**Figure") for k in kinds[i + 1:] + [following]), f"{path.name}: a picture without a caption"
+
+
+@pytest.mark.notebook
+def test_every_glued_name_is_glued(executed):
+    """Each ``{glue:...}`` in a page's Markdown names a value the executed notebook glued
+    (the book build would warn, and fail, on a missing one)."""
+    from myst_nb.core.variables import format_plain_text
+
+    out, _ = executed
+    for path in sorted(out.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        glued = {o["metadata"]["scrapbook"]["name"]: o["data"] for c in cells for o in c.get("outputs", [])
+                 if "scrapbook" in o.get("metadata", {})}
+        used = [m.groups() for c in cells if c["cell_type"] == "markdown"
+                for m in re.finditer(r"\{glue(?::(\w+))?\}[`\s]+([A-Za-z0-9_]+)(?::([^`]+))?", "".join(c["source"]))]
+        missing = sorted({name for _, name, _ in used} - set(glued))
+        assert not missing, f"{path.name}: glued in the text but never in the code: {missing}"
+        for kind, name, spec in used:
+            if kind == "md":
+                assert "application/papermill.record/text/markdown" in glued[name], f"{path.name}: {name} is pasted as Markdown but glued as text"
+            if kind == "text":  # as the book formats it: a number glued as a NumPy repr would fail here
+                plain = "".join(glued[name]["application/papermill.record/text/plain"])
+                format_plain_text(plain, spec or "s")
 
 
 @pytest.mark.notebook
 def test_summary_page_rows_match_the_results(executed):
     from adlib import results as book_results
+    from adlib import verdicts
 
     out, results = executed
     records, _ = book_results.read_records(results)
-    rows = book_results.claims(records)
+    rows = verdicts.claims(records)
     nb = json.loads((out / "98_summary.ipynb").read_text())
     text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
     table_rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
@@ -112,8 +142,8 @@ def test_summary_page_rows_match_the_results(executed):
     for line, row in zip(table_rows, rows):
         assert row.claim in line and row.number in line and f"**{row.verdict}**" in line, line
     # Every chapter of this build ran, so none is "not in this build"; the claims tested at small scale have numbers.
-    assert all(r.verdict != book_results.NOT_IN_BUILD for r in rows)
-    assert sum(r.verdict in (book_results.REPRODUCED, book_results.PARTLY, book_results.NOT_REPRODUCED) for r in rows) >= 10
+    assert all(r.verdict != verdicts.NOT_IN_BUILD for r in rows)
+    assert sum(r.verdict in (verdicts.REPRODUCED, verdicts.PARTLY, verdicts.NOT_REPRODUCED) for r in rows) >= 10
     assert "Deviations from the paper" in text or "deviations from the paper" in text.lower()
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from adlib import plotting, results, runtime
+from adlib import plotting, report, results, runtime, verdicts
 from adlib.experiments import bandit_experiment, darkroom_experiment, harder_rooms_experiment
 from adlib.artifacts import to_jsonable
 
@@ -48,30 +48,30 @@ def test_read_records_keeps_chapter_records_and_says_why_it_skips_others(tmp_pat
 
 
 def test_claims_cover_every_chapter_and_say_when_a_chapter_is_missing():
-    rows = results.claims({})
-    assert {r.verdict for r in rows} == {results.NOT_IN_BUILD, results.NOT_ATTEMPTED}
+    rows = verdicts.claims({})
+    assert {r.verdict for r in rows} == {verdicts.NOT_IN_BUILD, verdicts.NOT_ATTEMPTED}
     assert {r.who for r in rows} == {"paper", "1a3orn", "critique"}
     assert {r.chapter for r in rows} >= {"01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution",
                                          "05_harder_dark_rooms"}
-    assert all(r.verdict in results.VERDICTS and r.rule for r in rows)
+    assert all(r.verdict in verdicts.VERDICTS and r.rule for r in rows)
 
 
 def test_darkroom_verdicts_follow_their_rules():
-    rows = results.claims({"02_darkroom": darkroom_record()})
+    rows = verdicts.claims({"02_darkroom": darkroom_record()})
     row = verdict(rows, "AD learns in context on held-out Dark Room")
-    assert row.verdict == results.REPRODUCED and "0.95 ± 0.01" in row.number and "0.05" in row.number
-    assert verdict(rows, "AD is more data-efficient").verdict == results.REPRODUCED
-    assert verdict(rows, "… even than the source subsampled").verdict == results.NOT_REPRODUCED  # 300 > 200, 900 > 250
-    assert verdict(rows, "In-context RL needs a context").verdict == results.REPRODUCED
+    assert row.verdict == verdicts.REPRODUCED and "0.95 ± 0.01" in row.number and "0.05" in row.number
+    assert verdict(rows, "AD is more data-efficient").verdict == verdicts.REPRODUCED
+    assert verdict(rows, "… even than the source subsampled").verdict == verdicts.NOT_REPRODUCED  # 300 > 200, 900 > 250
+    assert verdict(rows, "In-context RL needs a context").verdict == verdicts.REPRODUCED
     # Rising but short of 0.9: partly.  Not rising beyond 2 std: not reproduced.
-    assert verdict(results.claims({"02_darkroom": darkroom_record(last=(0.6, 0.05))}), "AD learns").verdict == results.PARTLY
-    assert verdict(results.claims({"02_darkroom": darkroom_record(last=(0.1, 0.05))}), "AD learns").verdict == results.NOT_REPRODUCED
+    assert verdict(verdicts.claims({"02_darkroom": darkroom_record(last=(0.6, 0.05))}), "AD learns").verdict == verdicts.PARTLY
+    assert verdict(verdicts.claims({"02_darkroom": darkroom_record(last=(0.1, 0.05))}), "AD learns").verdict == verdicts.NOT_REPRODUCED
     # Faster to 50% only: partly; never reaching 80% counts as slower.
     slow = darkroom_record(ad_steps=(300.0, math.inf))
-    row = verdict(results.claims({"02_darkroom": slow}), "AD is more data-efficient")
-    assert row.verdict == results.PARTLY and "never" in row.number
+    row = verdict(verdicts.claims({"02_darkroom": slow}), "AD is more data-efficient")
+    assert row.verdict == verdicts.PARTLY and "never" in row.number
     flat = darkroom_record(ablation={"1": {"mean": 0.85, "std": 0.05}, "4": {"mean": 0.9, "std": 0.05}})
-    assert verdict(results.claims({"02_darkroom": flat}), "In-context RL needs").verdict == results.NOT_REPRODUCED
+    assert verdict(verdicts.claims({"02_darkroom": flat}), "In-context RL needs").verdict == verdicts.NOT_REPRODUCED
 
 
 def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
@@ -82,24 +82,24 @@ def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
                             "ed": {"last_10_success": ms((0.09, 0.04))}, "random": {"last_10_success": ms((0.06, 0.01))}},
                       key_to_door={"ad": {"last_10_return": ms((0.46, 0.09)), "first_10_return": ms((0.4, 0.1))},
                                    "ed": {"last_10_return": ms((0.53, 0.13))}, "random": {"last_10_return": ms((0.27, 0.02))}})
-    rows = results.claims({"05_harder_dark_rooms": harder("partly reproduced at this budget", "not reproduced at this budget")})
+    rows = verdicts.claims({"05_harder_dark_rooms": harder("partly reproduced at this budget", "not reproduced at this budget")})
     hard, kd = verdict(rows, "Dark Room Hard"), verdict(rows, "Dark Key-to-Door")
-    assert hard.verdict == results.PARTLY and "0.08" in hard.number and "0.32 ± 0.07" in hard.number and "0.09 ± 0.04" in hard.number
-    assert kd.verdict == results.NOT_REPRODUCED and "0.46 ± 0.09" in kd.number
-    rows = results.claims({"05_harder_dark_rooms": harder("reproduced", "reproduced")})
-    assert verdict(rows, "Dark Room Hard").verdict == verdict(rows, "Dark Key-to-Door").verdict == results.REPRODUCED
+    assert hard.verdict == verdicts.PARTLY and "0.08" in hard.number and "0.32 ± 0.07" in hard.number and "0.09 ± 0.04" in hard.number
+    assert kd.verdict == verdicts.NOT_REPRODUCED and "0.46 ± 0.09" in kd.number
+    rows = verdicts.claims({"05_harder_dark_rooms": harder("reproduced", "reproduced")})
+    assert verdict(rows, "Dark Room Hard").verdict == verdict(rows, "Dark Key-to-Door").verdict == verdicts.REPRODUCED
 
 
 def test_critique_row_counts_the_probes_verdicts():
     def critique(*supports):
         return {"06_critique": record("06_critique", verdict=[{"probe": f"{i + 1}.", "supports": s} for i, s in enumerate(supports)])}
 
-    row = verdict(results.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "neither")), "AD's Dark Room behaviour")
-    assert row.verdict == results.REPRODUCED and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
-    row = verdict(results.claims(critique("H_copy", "neither", "neither", "H_RL", "H_copy", "neither", "both")), "AD's Dark Room behaviour")
-    assert row.verdict == results.PARTLY  # more for the heuristic than against, but more matching neither
-    row = verdict(results.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
-    assert row.verdict == results.NOT_REPRODUCED
+    row = verdict(verdicts.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "neither")), "AD's Dark Room behaviour")
+    assert row.verdict == verdicts.REPRODUCED and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
+    row = verdict(verdicts.claims(critique("H_copy", "neither", "neither", "H_RL", "H_copy", "neither", "both")), "AD's Dark Room behaviour")
+    assert row.verdict == verdicts.PARTLY  # more for the heuristic than against, but more matching neither
+    row = verdict(verdicts.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
+    assert row.verdict == verdicts.NOT_REPRODUCED
 
 
 def test_checkpoint_claim_reads_the_sweep():
@@ -108,15 +108,15 @@ def test_checkpoint_claim_reads_the_sweep():
     base = dict(ad_optimistic_vs_random_steps_11_100={"ad_late": [11.0, 1.0], "random": [10.0, 0.5], "verdict_late": "level with"},
                 ad_optimistic_late={"pct_best_arm_step_100": {"mean": 11.0, "std": 0.3}, "pct_best_arm_step_200": {"mean": 14.0, "std": 0.3}},
                 ad_optimistic_checkpoint_sweep=sweep, ad_optimistic_sweep_source_pct_best_arm_steps_11_100=22.0)
-    rows = results.claims({"01_bandit": record("01_bandit", **base)})
+    rows = verdicts.claims({"01_bandit": record("01_bandit", **base)})
     row = verdict(rows, "Early checkpoints")
-    assert row.verdict == results.REPRODUCED and "step 150" in row.number and "22.0%" in row.number
+    assert row.verdict == verdicts.REPRODUCED and "step 150" in row.number and "22.0%" in row.number
     row = verdict(rows, "AD distilled from optimistic greedy")
-    assert row.verdict == results.NOT_REPRODUCED and "11.0 ± 1.0" in row.number  # the chapter's verdict: level with random
+    assert row.verdict == verdicts.NOT_REPRODUCED and "11.0 ± 1.0" in row.number  # the chapter's verdict: level with random
     row = verdict(rows, "AD keeps improving to step 200")
-    assert row.verdict == results.REPRODUCED and "11.0 ± 0.3 → step 200 14.0 ± 0.3" in row.number
+    assert row.verdict == verdicts.REPRODUCED and "11.0 ± 0.3 → step 200 14.0 ± 0.3" in row.number
     sweep[1]["vs_source"] = "level with"
-    assert verdict(results.claims({"01_bandit": record("01_bandit", **base)}), "Early checkpoints").verdict == results.NOT_REPRODUCED
+    assert verdict(verdicts.claims({"01_bandit": record("01_bandit", **base)}), "Early checkpoints").verdict == verdicts.NOT_REPRODUCED
 
 
 def test_deviations_read_the_recorded_settings():
@@ -144,9 +144,9 @@ def test_deviations_read_the_recorded_settings():
 def test_flatten_and_format_seconds():
     rows = dict(results.flatten({"a": {"b": 1, "c": [1, 2]}, "long": list(range(30)), "pairs": [[1, 2]]}))
     assert rows == {"a.b": "1", "a.c": "1, 2", "long": "30 items: 0, 1, 2, 3, 4, 5, 6, 7, …", "pairs": "[1, 2]"}
-    assert results.format_seconds(42.4) == "42 s" and results.format_seconds(754.2) == "754 s (12 min 34 s)"
-    assert results.format_seconds(1619.4) == "1,619 s (26 min 59 s)"
-    assert results.format_flops(3.007e14) == "301 TFLOP" and results.format_flops(4.2e10) == "42 GFLOP"
+    assert report.format_seconds(42.4) == "42 s" and report.format_seconds(754.2) == "754 s (12 min 34 s)"
+    assert report.format_seconds(1619.4) == "1,619 s (26 min 59 s)"
+    assert report.format_flops(3.007e14) == "301 TFLOP" and report.format_flops(4.2e10) == "42 GFLOP"
 
 
 def test_quiet_switch_silences_logs(monkeypatch, capsys):
@@ -239,17 +239,9 @@ def test_bandit_step_frames_leave_nothing_of_earlier_steps_behind():
     assert len(set(frames.values())) == 4
 
 
-def test_why_level_says_whether_noise_or_the_margin_hides_a_gap():
-    from adlib.evaluation import why_level
-    assert why_level((11.85, 0.03), (12.18, 0.01), n_seeds=3) == (
-        "a gap of -0.33, beyond 2 std but within the 1-point margin the book treats as level")
-    assert why_level((11.0, 1.0), (12.0, 0.5), n_seeds=3) == "not distinguishable with 3 seeds"
-    assert why_level((15.0, 0.5), (12.0, 0.5), n_seeds=3) == ""  # compare() separates them
-
-
 def test_markdown_table_has_a_header_rule_and_a_row_per_item():
-    assert results.markdown_table(("a", "b"), [(1, "x"), (2, "y")]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |"
-    assert results.markdown_table(("only",), []) == "| only |\n|---|"
+    assert report.markdown_table(("a", "b"), [(1, "x"), (2, "y")]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |"
+    assert report.markdown_table(("only",), []) == "| only |\n|---|"
 
 
 def test_rollout_cache_sentence_counts_loaded_and_run_steps():

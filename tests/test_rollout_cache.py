@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from adlib import evaluation, runtime
+from adlib import in_context, rollout_cache, rollouts, runtime
 from adlib.envs import KeyToDoorEnv, sample_gaussian_bandits
-from adlib.evaluation import InContextPolicy, PromptedPolicy, in_context_trace, rollout
+from adlib.in_context import InContextPolicy, PromptedPolicy, in_context_trace
+from adlib.rollouts import rollout
 from adlib.model import ADConfig, ADTransformer
 from adlib.sources import RandomPolicy, ThompsonSampling
 
 
 @pytest.fixture(autouse=True)
 def cache_every_rollout(monkeypatch):
-    monkeypatch.setattr(evaluation, "CACHE_MIN_STEPS", 0)
+    monkeypatch.setattr(rollout_cache, "CACHE_MIN_STEPS", 0)
     monkeypatch.setenv("ADLIB_ROLLOUT_CACHE", "1")
 
 
@@ -24,13 +25,14 @@ def cache_every_rollout(monkeypatch):
 def runs(monkeypatch):
     """Counts the rollouts that really ran."""
     count = {"n": 0}
-    real = evaluation._run
+    real = rollouts.rollout_loop
 
     def counting(*args, **kwargs):
         count["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "_run", counting)
+    monkeypatch.setattr(rollouts, "rollout_loop", counting)
+    monkeypatch.setattr(in_context, "rollout_loop", counting)
     return count
 
 
@@ -100,7 +102,7 @@ def test_anything_that_changes_the_run_misses(change, runs, monkeypatch):
         changed[2][3, 1] = 1.0
         run(prompt=changed)
     else:
-        monkeypatch.setattr(evaluation, "package_fingerprint", lambda: "other code")
+        monkeypatch.setattr(rollout_cache, "package_fingerprint", lambda: "other code")
         run()
     assert runs["n"] == 2
     run()  # the same call again hits, whatever it was keyed by
@@ -139,7 +141,7 @@ def test_baselines_are_cached_by_their_state_and_unknown_policies_are_not(runs, 
 
 
 def test_small_rollouts_are_not_cached(monkeypatch, isolated_cache):
-    monkeypatch.setattr(evaluation, "CACHE_MIN_STEPS", 1000)
+    monkeypatch.setattr(rollout_cache, "CACHE_MIN_STEPS", 1000)
     tasks = sample_gaussian_bandits(20, 10, np.random.default_rng(0))
     rollout(tasks.env(15, seed=1), ThompsonSampling(10), 15, seed=2)
     assert not _files(isolated_cache)
@@ -242,11 +244,11 @@ def test_only_adlibs_own_classes_used_as_they_are_are_cached(runs, isolated_cach
 def test_model_fingerprint_reads_exact_weights_and_dtypes():
     model = _model()
     same = _model()
-    assert evaluation.model_fingerprint(model) == evaluation.model_fingerprint(same)
-    assert evaluation.model_fingerprint(model) != evaluation.model_fingerprint(_model().double())  # same values, other dtype
+    assert rollout_cache.model_fingerprint(model) == rollout_cache.model_fingerprint(same)
+    assert rollout_cache.model_fingerprint(model) != rollout_cache.model_fingerprint(_model().double())  # same values, other dtype
     with torch.no_grad():
         next(same.parameters()).view(-1)[0] += 1e-7  # below what a cast to float16 would keep
-    assert evaluation.model_fingerprint(model) != evaluation.model_fingerprint(same)
+    assert rollout_cache.model_fingerprint(model) != rollout_cache.model_fingerprint(same)
 
 
 def test_storing_a_rollout_drops_those_of_other_code_versions(runs, monkeypatch, isolated_cache):
@@ -255,11 +257,11 @@ def test_storing_a_rollout_drops_those_of_other_code_versions(runs, monkeypatch,
     rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=3)
     (old_folder,) = {f.parent for f in _files(isolated_cache)}
     assert len(_files(isolated_cache)) == 2
-    monkeypatch.setattr(evaluation, "package_fingerprint", lambda: "edited code")
+    monkeypatch.setattr(rollout_cache, "package_fingerprint", lambda: "edited code")
     rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=2)
     assert runs["n"] == 3 and old_folder.exists()  # recently used: a kernel started before the edit may still read it
-    monkeypatch.setattr(evaluation, "_kept_folders", set())  # a later process
-    monkeypatch.setattr(evaluation, "STALE_AFTER_SECONDS", -1)
+    monkeypatch.setattr(rollout_cache, "_kept_folders", set())  # a later process
+    monkeypatch.setattr(rollout_cache, "STALE_AFTER_SECONDS", -1)
     rollout(tasks.env(15, seed=1), RandomPolicy(10), 15, seed=4)
     assert not old_folder.exists()
     assert {f.parent.name for f in _files(isolated_cache)} == {"edited code"}

@@ -44,3 +44,15 @@ def test_time_ledger_books_the_outermost_phase_and_measures_throughput():
             pass
     start_chapter()
     assert time_split()["training_tokens_per_second"] is None
+
+
+def test_stopwatch_times_a_block_and_says_so(capsys, monkeypatch):
+    import time as time_module
+
+    from adlib import runtime
+
+    monkeypatch.setenv("ADLIB_QUIET", "0")
+    with runtime.stopwatch("a nap") as clock:
+        time_module.sleep(0.05)
+    assert 0.04 < clock["seconds"] < 1.0
+    assert capsys.readouterr().out.startswith("a nap: 0.")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from adlib.envs import BanditTasks, sample_gaussian_bandits
-from adlib.evaluation import evaluate_bandit_policy
+from adlib.bandit_metrics import evaluate_bandit_policy
 from adlib.sources import (
     UCB1,
     BestArmOracle,
@@ -37,7 +37,7 @@ def test_optimistic_greedy_update_known_value(rng):
 
 def test_optimistic_greedy_tries_every_arm_first(rng):
     tasks = sample_gaussian_bandits(500, 10, rng)
-    from adlib.evaluation import rollout
+    from adlib.rollouts import rollout
 
     traj = rollout(tasks.env(10, seed=0), OptimisticGreedy(10), 10, seed=0)
     assert all(len(set(row)) == 10 for row in traj.actions)

@@ -1,0 +1,65 @@
+"""The book's statistics over seeds: mean and spread, group means, and the one rule that calls
+two estimates above, below or level with each other."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+PERCENT_POINT = 1.0
+"""The least gap in a percentage (a best-arm rate) that the book counts: three nearly identical
+seeds must not make a 0.1-point gap count. Pass it as ``min_margin`` for percentages."""
+
+
+def compare(a: tuple[float, float], b: tuple[float, float], min_margin: float = 0.0) -> str:
+    """'above', 'below' or 'level with': the book's one rule for two estimates ``(mean, std)``.
+
+    ``a`` is above (below) ``b`` when its mean exceeds (falls short of) ``b``'s by more than
+    twice the larger of the two standard deviations over seeds, and by more than
+    ``min_margin`` (a floor in the measure's own units, e.g. :data:`PERCENT_POINT`); else they
+    are level. The rule is symmetric: swapping ``a`` and ``b`` swaps above and below. An
+    estimate with a NaN mean or std is level with everything.
+    """
+    values = (float(a[0]), float(a[1]), float(b[0]), float(b[1]))
+    if any(np.isnan(v) for v in values):
+        return "level with"
+    margin = max(2 * max(values[1], values[3]), min_margin)
+    if values[0] > values[2] + margin:
+        return "above"
+    if values[0] < values[2] - margin:
+        return "below"
+    return "level with"
+
+
+def compare_percent(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """:func:`compare` for percentages (best-arm rates), with the :data:`PERCENT_POINT` floor."""
+    return compare(a, b, min_margin=PERCENT_POINT)
+
+
+def why_level(a: tuple[float, float], b: tuple[float, float], n_seeds: int, min_margin: float = 0.0) -> str:
+    """Why :func:`compare` calls ``a`` and ``b`` level, in words for a caption: the spread over
+    seeds hides the gap, or the gap is beyond the spread but smaller than ``min_margin``.
+    Empty when :func:`compare` separates them."""
+    if compare(a, b, min_margin) != "level with":
+        return ""
+    if abs(a[0] - b[0]) > 2 * max(a[1], b[1]):
+        return f"a gap of {a[0] - b[0]:+.2f}, beyond 2 std but within the {min_margin:g}-point margin the book treats as level"
+    return f"not distinguishable with {n_seeds} seeds"
+
+
+def mean_by_group(values, groups) -> np.ndarray:
+    """``[n_groups, ...]`` the mean of ``values [n, ...]`` within each group (``groups [n]``,
+    e.g. the training seed of each run, in sorted order), NaNs left out."""
+    values, groups = np.asarray(values, dtype=float), np.asarray(groups)
+    if len(values) != len(groups):
+        raise ValueError(f"{len(values)} values but {len(groups)} group labels")
+    return np.stack([np.nanmean(values[groups == g], axis=0) for g in np.unique(groups)])
+
+
+def mean_and_spread(values) -> tuple[float, float]:
+    """(mean, sample std) of per-seed or per-run values, NaNs left out (std 0 for a single value)."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0

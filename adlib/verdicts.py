@@ -1,0 +1,327 @@
+"""The book's verdicts: one function per claim, called by the chapter that tests it and by the
+summary page alike.
+
+Each claim of the paper, of 1a3orn's post and of the critique is a :class:`ClaimRule`: who
+made it, the chapter that tests it, the rule in words, and a function that reads the chapter's
+record (its results JSON, or the same dict in the notebook before it is written) and returns
+this build's number in words and a verdict (one of :data:`VERDICTS`). :func:`claims` scores
+them all on a folder of records for the summary; a chapter that did not run gives "not in
+this build"; a claim no chapter tests yet gives "not attempted yet". Comparisons use the
+book's one rule, :func:`adlib.stats.compare`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from .report import pm, steps
+from .stats import PERCENT_POINT, compare
+
+REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_ATTEMPTED, NOT_IN_BUILD = (
+    "reproduced", "partly", "not reproduced", "not attempted yet", "not in this build")
+VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_ATTEMPTED, NOT_IN_BUILD)
+
+
+HYPOTHESES = ("H_copy", "H_RL", "both", "neither")
+
+
+def place_between(value: float, h_copy: float, h_rl: float) -> float:
+    """Where a measured value lies on the line from H_copy's prediction (0) to H_RL's (1)
+    (chapter 6: each prediction is a scripted agent's measured result). NaN if they coincide."""
+    if not np.isfinite(h_rl - h_copy) or h_rl == h_copy:
+        return float("nan")
+    return float((value - h_copy) / (h_rl - h_copy))
+
+
+def supported(position: float) -> str:
+    """The hypothesis a position from :func:`place_between` supports: within the third nearest
+    a prediction (or beyond it), that hypothesis; in the middle third (or undefined), neither."""
+    if not np.isfinite(position):
+        return "neither"
+    if position <= 1 / 3:
+        return "H_copy"
+    if position >= 2 / 3:
+        return "H_RL"
+    return "neither"
+
+
+def mean_std(value) -> tuple[float, float]:
+    """``(mean, std)`` from a record's ``{"mean", "std"}``, ``[mean, std]`` or plain number (std 0)."""
+    if isinstance(value, dict):
+        return float(value["mean"]), float(value.get("std", 0.0))
+    if isinstance(value, (list, tuple)):
+        return float(value[0]), float(value[1]) if len(value) > 1 else 0.0
+    return float(value), 0.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the summary."""
+
+    who: str
+    """Whose claim: "paper", "1a3orn" or "critique"."""
+    claim: str
+    chapter: str
+    """The notebook that tests it (a key of :data:`adlib.results.CHAPTERS`)."""
+    number: str
+    """This build's measurement, with its spread, in words."""
+    verdict: str
+    """One of :data:`VERDICTS`."""
+    rule: str
+    """How the verdict follows from the number."""
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """A claim and how this book scores it."""
+
+    who: str
+    """Whose claim: "paper", "1a3orn" or "critique"."""
+    claim: str
+    chapter: str
+    """The notebook that tests it (a key of :data:`adlib.results.CHAPTERS`), or "—"."""
+    rule: str
+    """How the verdict follows from the number, in words."""
+    measure: Callable[[dict], tuple[str, str]] | None
+    """``measure(record) -> (number in words, verdict)``; None for a claim no chapter tests yet."""
+
+    def score(self, record: dict | None) -> Claim:
+        """This claim's row for a chapter record (None: the chapter is not in this build)."""
+        if self.measure is None:
+            return Claim(self.who, self.claim, self.chapter, "—", NOT_ATTEMPTED, self.rule)
+        if record is None:
+            return Claim(self.who, self.claim, self.chapter, "—", NOT_IN_BUILD, self.rule)
+        number, verdict = self.measure(record)
+        return Claim(self.who, self.claim, self.chapter, number, verdict, self.rule)
+
+
+def darkroom_in_context(r):
+    first, last = r["ad_held_out"]["first_episode"], mean_std(r["ad_held_out"]["last_10"])
+    rises = last[0] - first > 2 * last[1]
+    verdict = REPRODUCED if rises and last[0] >= 0.9 else PARTLY if rises else NOT_REPRODUCED
+    trained = r.get("model", {}).get("training_episodes_per_history")
+    beyond = (f" (episodes far past the {trained} episodes of any training history, a regime chapter 2 calls out of "
+              "distribution)") if trained else ""
+    return f"AD {first:.2f} in episode 1 → {pm(last)} of optimal over the last 10{beyond}", verdict
+
+
+def data_efficiency(r, subsampled: bool):
+    # Against the source, or against the source subsampled as AD's data was ("source, every kth episode").
+    to_reach = r["steps_to_fraction_of_optimal"]
+    other = next(k for k in to_reach["0.8"] if k.startswith("source, every")) if subsampled else "source"
+    at = {t: (to_reach[t]["AD"], to_reach[t][other]) for t in ("0.5", "0.8")}
+    reached = lambda v: v is not None and math.isfinite(v)  # noqa: E731
+    faster = {t: reached(ad) and (not reached(o) or ad < o) for t, (ad, o) in at.items()}
+    verdict = REPRODUCED if all(faster.values()) else PARTLY if any(faster.values()) else NOT_REPRODUCED
+    text = "; ".join(f"to {float(t):.0%}: AD {steps(ad)}, {other} {steps(o)}"
+                     for t, (ad, o) in at.items()) + " (crossings of the mean curves)"
+    spread = r.get("steps_to_fraction_of_optimal_spread", {})
+    if not subsampled and "0.8" in spread:
+        ranges = {k: [v for v in spread["0.8"][k] if reached(v)] for k in ("AD", "source")}
+        if all(ranges.values()):
+            text += (f"; per seed or run, to 80%: AD {min(ranges['AD']):,.0f}-{max(ranges['AD']):,.0f}, "
+                     f"source {min(ranges['source']):,.0f}-{max(ranges['source']):,.0f}")
+    return text, verdict
+
+
+def context_needed(r):
+    ablation = {int(k): mean_std(v) for k, v in r["context_ablation_last_10"].items()}
+    short, long = ablation[min(ablation)], ablation[max(ablation)]
+    verdict = REPRODUCED if compare(long, short, min_margin=0.0) == "above" else NOT_REPRODUCED
+    return ("last-10 return with a context of " + ", ".join(f"{n} episode{'s' if n > 1 else ''}: {pm(v)}"
+                                                         for n, v in sorted(ablation.items()))), verdict
+
+
+def ed_fails(r):
+    held = r["darkroom_held_out"]
+    ad, ed = mean_std(held["AD"]["last_10"]), mean_std(held["ED"]["last_10"])
+    below = compare(ed, ad, min_margin=0.0) == "below"
+    rises = ed[0] - held["ED"]["first_episode"] > 2 * ed[1]
+    verdict = REPRODUCED if below and not rises else PARTLY if below else NOT_REPRODUCED
+    rise = "rising by more than 2 std" if rises else "a rise not distinguishable with these seeds"
+    return (f"ED {held['ED']['first_episode']:.2f} in episode 1 → {pm(ed)} over the last 10 ({rise}); "
+            f"AD {pm(ad)} (fractions of optimal)"), verdict
+
+
+def prompting(r):
+    n = sum(1 for k in r["prompting"] if k.startswith("AD@"))
+    ad_up, ed_keep = r["ad_improves_on_prompts"], r["ed_keeps_prompt_level"]
+    verdict = REPRODUCED if ad_up == n and ed_keep == n else PARTLY if ad_up > 0 else NOT_REPRODUCED
+    gains = {float(k): g for k, g in r.get("ed_gain_over_prompt", {}).items() if abs(g) > 0.1}
+    missed = ("; ED ends " + ", ".join(f"{g:+.2f} of optimal from the {k:.0%}-target prompt" for k, g in sorted(gains.items()))
+              if gains else "")
+    near = sorted(float(k[3:]) for k, v in r["prompting"].items() if k.startswith("AD@")
+                  and v["last_5"] - v["prompt_level"] <= 0.05 and v["last_5"] >= 0.95)  # counted as improving only by being near optimal
+    near_text = (f" ({len(near)} of them only by ending within 5 points of optimal: "
+                 + ", ".join(f"the {k:.0%}-target prompt, {r['prompting'][f'AD@{k:g}']['last_5'] - r['prompting'][f'AD@{k:g}']['prompt_level']:+.2f}"
+                             for k in near) + ")") if near else ""
+    return f"AD improves on {ad_up} of {n} prompts{near_text}; ED keeps the prompt's level on {ed_keep} of {n}{missed}", verdict
+
+
+def odd_even(r):
+    v = r["odd_even_verdicts"]
+    test_side, train_side = r["odd_even"]["test side (even favoured)"], r["odd_even"]["training side (odd favoured)"]
+    test = mean_std(test_side["AD"]["regret_step_100"])
+    learns = v["test_regret_vs_random"] == "below"
+    verdict = (REPRODUCED if learns and v["test_regret_vs_training_side"] != "above"
+               else PARTLY if learns else NOT_REPRODUCED)
+    return (f"AD's regret at step 100 on the even-arm test: {pm(test, 1)}, {v['test_regret_vs_random']} random's "
+            f"{mean_std(test_side['random']['regret_step_100'])[0]:.1f} and {v['test_regret_vs_training_side']} its own "
+            f"{mean_std(train_side['AD']['regret_step_100'])[0]:.1f} on the training side (Thompson sampling: "
+            f"{mean_std(test_side['Thompson sampling']['regret_step_100'])[0]:.1f})"), verdict
+
+
+def harder_room(room: str, metric: str, what: str):
+    # Chapter 5's numbers for one room, and its own verdict: "reproduced", "partly reproduced at this budget"
+    # or "not reproduced at this budget".
+    def measure(r):
+        ad, ed, rnd = (mean_std(r[room][m][f"last_10_{metric}"]) for m in ("ad", "ed", "random"))
+        first = mean_std(r[room]["ad"][f"first_10_{metric}"])
+        said = r["verdicts"][room]
+        verdict = REPRODUCED if said == "reproduced" else PARTLY if said.startswith("partly") else NOT_REPRODUCED
+        return (f"{what}: AD {first[0]:.2f} over its first 10 episodes → {pm(ad)} over the last 10; "
+                f"ED {pm(ed)}, random {pm(rnd)}; chapter 5 says: {said}"), verdict
+    return measure
+
+
+def optimistic_in_context(r):
+    v = r["ad_optimistic_vs_random_steps_11_100"]
+    ad, rnd = mean_std(v["ad_late"]), mean_std(v["random"])
+    source = r.get("ad_optimistic_vs_source_steps_11_100", {}).get("source")
+    verdict = REPRODUCED if v["verdict_late"] == "above" else NOT_REPRODUCED
+    source_text = f", its source {pm(mean_std(source), 1)}" if source is not None else ""
+    sweep = r.get("ad_optimistic_checkpoint_sweep")
+    early = (f"; the first checkpoint (training step {sweep[0]['step']}, loss {mean_std(sweep[0]['loss'])[0]:.2f} nats) "
+             f"already {pm(mean_std(sweep[0]['pct_best_arm_steps_11_100']), 1)}") if sweep else ""
+    return f"% best arm over steps 11-100: AD {pm(ad, 1)}, random {pm(rnd, 1)}{source_text}{early}", verdict
+
+
+def beats_data(r):
+    sweep = r["ad_optimistic_checkpoint_sweep"]
+    above = [e["step"] for e in sweep if e["vs_source"] == "above"]
+    best = max(sweep, key=lambda e: e["pct_best_arm_steps_11_100"]["mean"])
+    source = r["ad_optimistic_sweep_source_pct_best_arm_steps_11_100"]
+    source = mean_std(source)[0]
+    first, last = (mean_std(e["pct_best_arm_steps_11_100"])[0] for e in (sweep[0], sweep[-1]))
+    text = (f"best of {len(sweep)} checkpoints: {pm(mean_std(best['pct_best_arm_steps_11_100']), 1)}% best arm over "
+            f"steps 11-100 (step {best['step']}{', the last' if best is sweep[-1] else ''}); source {source:.1f}%; "
+            f"from the first checkpoint to the last the score goes {first:.1f}% → {last:.1f}%")
+    return text, REPRODUCED if above else NOT_REPRODUCED
+
+
+def past_horizon(r):
+    at_100, at_200 = (mean_std(r["ad_optimistic_late"][f"pct_best_arm_step_{k}"]) for k in (100, 200))
+    verdict = REPRODUCED if compare(at_200, at_100, min_margin=PERCENT_POINT) == "above" else NOT_REPRODUCED
+    return f"% best arm: step 100 {pm(at_100, 1)} → step 200 {pm(at_200, 1)}", verdict
+
+
+def swap(r):
+    v = r["arm_swap_verdicts"]
+    ad = mean_std(r["arm_swap"]["swapped"]["AD"]["pct_best_arm_step_100"])
+    return f"% best arm at step 100 on swapped bandits: {pm(ad, 1)}, {v['swapped_vs_random']} random", (
+        REPRODUCED if v["swapped_vs_random"] == "above" else NOT_REPRODUCED)
+
+
+def swap_degrades(r):
+    t = r["horizon"]["AD, arm swap, swapped"]
+    words = {"improves": "rises by more than 2 std", "degrades": "falls by more than 2 std",
+             "flat": "not distinguishable from no change with these seeds"}[t["trend"]]
+    change = f", a change of {pm(mean_std(t['change']), 1)} points" if "change" in t else ""
+    return (f"% best arm: steps 91-100 {mean_std(t['at_horizon'])[0]:.1f}% → steps 191-200 {mean_std(t['at_end'])[0]:.1f}%"
+            f"{change} ({words})"), REPRODUCED if t["trend"] == "degrades" else NOT_REPRODUCED
+
+
+def ed_explores_less(r):
+    measures = r.get("first_episode_end_points", {}).get("measures", {})
+    cells_key, same_key = "distinct cells, first 5 episodes", "episodes on its most frequent end cell"
+    if all(m in measures and cells_key in measures[m] for m in ("AD", "ED")):
+        cells = {m: mean_std(measures[m][cells_key]) for m in ("AD", "ED")}
+    else:
+        cells = {m: (float(v), 0.0) for m, v in r["cells_visited_first_5_episodes"].items() if m in ("AD", "ED")}
+    fewer = compare(cells["ED"], cells["AD"]) == "below"
+    text = "distinct cells visited in the first 5 episodes: " + ", ".join(f"{m} {pm(v, 1)}" for m, v in cells.items())
+    same = {m: mean_std(measures[m][same_key]) for m in ("ED", "random policy") if same_key in measures.get(m, {})}
+    if len(same) < 2:
+        return text, REPRODUCED if fewer else NOT_REPRODUCED
+    fixed = compare(same["ED"], same["random policy"]) == "above"
+    text += (f"; episodes ending on the run's most frequent end cell: ED {same['ED'][0]:.0%} ± {same['ED'][1]:.0%}, "
+             f"random {same['random policy'][0]:.0%} ± {same['random policy'][1]:.0%}")
+    return text, REPRODUCED if fewer and fixed else PARTLY if fewer or fixed else NOT_REPRODUCED
+
+
+def copy_or_rl(r):
+    counts = {h: sum(row["supports"] == h for row in r["verdict"]) for h in HYPOTHESES}
+    text = (f"of {len(r['verdict'])} probes: {counts['H_copy']} support the heuristic, {counts['H_RL']} a general learner, "
+            f"{counts['both']} cannot separate them, {counts['neither']} match neither")
+    if counts["H_copy"] <= counts["H_RL"]:
+        return text, NOT_REPRODUCED
+    return text, REPRODUCED if counts["H_copy"] >= counts["neither"] else PARTLY
+
+
+CLAIMS = (
+    ClaimRule("paper", "AD learns in context on held-out Dark Room goals, to near-optimal returns", "02_darkroom",
+        "reproduced: last 10 episodes ≥ 0.9 of optimal and above episode 1 by > 2 std; partly: it rises but stays below 0.9",
+        darkroom_in_context),
+    ClaimRule("paper", "AD is more data-efficient than its source", "02_darkroom",
+        "environment steps to 50% and 80% of optimal: reproduced if AD needs fewer at both, partly at one",
+        partial(data_efficiency, subsampled=False)),
+    ClaimRule("paper", "… even than the source subsampled as AD's data was", "02_darkroom",
+        "the same, against the source keeping the episodes AD was trained on",
+        partial(data_efficiency, subsampled=True)),
+    ClaimRule("paper", "In-context RL needs a context spanning several episodes", "02_darkroom",
+        "last-10 return with the longest context above the shortest by > 2 std", context_needed),
+    ClaimRule("paper", "Expert Distillation (expert-only data) does not learn in context", "03_expert_distillation",
+        "reproduced: ED below AD by > 2 std and no rise from episode 1 beyond 2 std; partly: below AD but rising",
+        ed_fails),
+    ClaimRule("paper", "Prompted with demonstrations, AD improves on every prompt; ED stays at the prompt's level",
+        "03_expert_distillation", "for each prompt: AD ends above the prompt's level by > 5 points and > 2 std, or within 5 points of optimal; "
+        "ED within 10 points of it",
+        prompting),
+    ClaimRule("paper", "Bandit: AD generalises to the even-arm (out-of-distribution) test", "04_out_of_distribution",
+        "reproduced: regret below random's and no worse than on the training side; partly: below random's only", odd_even),
+    ClaimRule("paper", "Dark Room Hard: AD learns in context on held-out goals", "05_harder_dark_rooms",
+        "chapter 5's rule: reproduced when AD's last-10 success is ≥ 0.7, above its first 10 episodes and above ED and "
+        "random, each by > 2 std; partly when all but the 0.7 bar hold", harder_room("hard", "success", "success rate")),
+    ClaimRule("paper", "Dark Key-to-Door: AD learns in context on held-out (key, door) pairs", "05_harder_dark_rooms",
+        "chapter 5's rule: as for Dark Room Hard, with a bar of 1.4 of the optimal 2",
+        harder_room("key_to_door", "return", "return (of 2)")),
+    ClaimRule("paper", "Watermaze (3-D pixels): AD learns in context", "—",
+              "needs DMLab and a GPU-scale budget; not attempted on a CPU", None),
+    ClaimRule("1a3orn", "AD distilled from optimistic greedy learns in context on fresh bandits", "01_bandit",
+        "AD's % best arm over steps 11-100 above random's by > 2 std (and 1 point)", optimistic_in_context),
+    ClaimRule("1a3orn", "Early checkpoints of AD do better than the data they imitate", "01_bandit",
+        "some checkpoint above the source by > 2 std (and 1 point)", beats_data),
+    ClaimRule("1a3orn", "AD keeps improving to step 200, past the 100 steps of its training histories", "01_bandit",
+        "% best arm at step 200 above step 100 by > 2 std (and 1 point)", past_horizon),
+    ClaimRule("1a3orn", "AD still learns on bandits whose best arm was never best in training (arm swap; tested on AD "
+              "distilled from Thompson sampling, not on his optimistic-greedy source)",
+        "04_out_of_distribution", "AD's % best arm at step 100 above random's by > 2 std", swap),
+    ClaimRule("1a3orn", "… but gets worse past the 100 steps it was trained on (the same models)", "04_out_of_distribution",
+        "the change in % best arm from steps 91-100 to 191-200, per training seed, below zero by > 2 std", swap_degrades),
+    ClaimRule("critique", "ED fails on new goals because it never saw exploration: it explores less than AD",
+        "03_expert_distillation", "reproduced: ED visits fewer distinct cells than AD and ends more of its episodes on one cell than "
+        "random, each by > 2 std; partly: one of the two. This reads the critique's account of ED's failure; it does not decide "
+        "between the critique and the paper on what AD has learned", ed_explores_less),
+    ClaimRule("critique", "AD's Dark Room behaviour is explained by \"go back to the last rewarded cell\"", "06_critique",
+        "more probes support the heuristic than a general learner (reproduced if also at least as many as match neither; "
+        "partly otherwise)", copy_or_rl),
+)
+"""Every claim the summary scores, in its order: the paper's, then 1a3orn's, then the critique's."""
+
+
+def claims(records: dict[str, dict]) -> list[Claim]:
+    """The summary's rows, computed from the chapter records (``{notebook: record}``)."""
+    return [rule.score(records.get(rule.chapter)) for rule in CLAIMS]
+
+
+def claim(text: str) -> ClaimRule:
+    """The :class:`ClaimRule` whose claim is ``text`` (so a chapter can score its own claims)."""
+    for rule in CLAIMS:
+        if rule.claim == text:
+            return rule
+    raise KeyError(f"no claim {text!r}; the claims are: {[r.claim for r in CLAIMS]}")
