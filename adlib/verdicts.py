@@ -107,7 +107,10 @@ def darkroom_in_context(r):
     trained = r.get("model", {}).get("training_episodes_per_history")
     beyond = (f" (episodes far past the {trained} episodes of any training history, a regime chapter 2 calls out of "
               "distribution)") if trained else ""
-    return f"AD {first:.2f} in episode 1 → {pm(last)} of optimal over the last 10{beyond}", verdict
+    at_horizon = r["ad_held_out"].get("training_horizon_10")
+    inside = (f"; {pm(mean_std(at_horizon))} over episodes {trained - 9}-{trained}, the training horizon"
+              if at_horizon is not None and trained else "")
+    return f"AD {first:.2f} in episode 1 → {pm(last)} of optimal over the last 10{beyond}{inside}", verdict
 
 
 def data_efficiency(r, subsampled: bool):
@@ -126,6 +129,13 @@ def data_efficiency(r, subsampled: bool):
         if all(ranges.values()):
             text += (f"; per seed or run, to 80%: AD {min(ranges['AD']):,.0f}-{max(ranges['AD']):,.0f}, "
                      f"source {min(ranges['source']):,.0f}-{max(ranges['source']):,.0f}")
+    source = r.get("settings", {}).get("source", {})
+    if not subsampled and "epsilon_decay_episodes" in source:
+        ad, o = at["0.8"]
+        ratio = f"{o / ad:.1f}x fewer steps to 80%; " if reached(ad) and reached(o) else ""
+        text += (f". {ratio}the source's pace is set by its exploration schedule (ε from {source['epsilon_start']:g} to "
+                 f"{source['epsilon_end']:g} over its first {source['epsilon_decay_episodes']} episodes): a faster schedule "
+                 "would move its crossings, so this compares AD with this schedule, not with Q-learning at its fastest")
     return text, verdict
 
 
