@@ -80,6 +80,19 @@ def plot_curve(ax, curves: np.ndarray, label: str, x: np.ndarray | None = None, 
     return line
 
 
+def plot_training_loss(ax, runs_by_method: dict, window: int | None = None) -> int:
+    """Training loss per optimiser step, one band per method: ``{label: [runs]}`` (each run has
+    ``.losses``), a moving average over ``window`` steps (a twentieth of the run by default),
+    mean ±1 std over the runs (training seeds). Returns the window."""
+    steps = max(len(r.losses) for runs in runs_by_method.values() for r in runs)
+    window = max(1, steps // 20) if window is None else window
+    for label, runs in runs_by_method.items():
+        losses = moving_average(np.stack([r.losses for r in runs]), window)
+        plot_curve(ax, losses, label, x=np.arange(window, len(runs[0].losses) + 1))
+    ax.set(xlabel="training step", ylabel="cross-entropy (nats)")
+    return window
+
+
 def curves_figure(curves_by_method: dict, ylabel: str, title: str = "", xlabel: str = "step", ax=None, vline: float | None = None,
                   bounds: tuple | None = None):
     """One axes with a curve per method; ``vline`` marks e.g. the training horizon; ``bounds``
