@@ -57,7 +57,10 @@ def _model_text(model: dict) -> str:
     return (f"{model['n_layers']} layers, width {model['d_model']}, {model['n_heads']} heads, feed-forward {model['d_ff']}, "
             f"{n / 1000:.0f}k parameters, context {model['context_len']} steps"
             + (", reward embedded per action" if model.get("reward_by_action") else "")
-            + (", the cell's row and column also embedded as numbers" if model.get("coordinate_embedding") else ""))
+            + (", the cell embedded as row + column embeddings" if model.get("grid_size", 0) >= 2 else "")
+            + (", the cell's row and column also embedded as numbers" if model.get("coordinate_embedding") else "")
+            + (", dropout off" if not model.get("dropout") and not model.get("attn_dropout")
+               else f", dropout {model.get('dropout', 0):g} (attention {model.get('attn_dropout', 0):g})"))
 
 
 def deviations(records: dict[str, dict]) -> list[dict]:

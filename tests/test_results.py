@@ -125,8 +125,9 @@ def test_deviations_read_the_recorded_settings():
     by_aspect = {r["aspect"]: r for r in rows}
     assert "1.1M" in by_aspect["model"]["paper"]
     bandit, dark_room = by_aspect["model"]["this book"].split("; ")
-    assert bandit.startswith("bandit: 2 layers, width 64") and bandit.endswith("context 100 steps, reward embedded per action")
+    assert bandit.startswith("bandit: 2 layers, width 64") and bandit.endswith("context 100 steps, reward embedded per action, dropout off")
     assert dark_room.startswith("Dark Room: 2 layers, width 64") and "per action" not in dark_room
+    assert dark_room.endswith("the cell embedded as row + column embeddings, dropout off")
     assert "every 4th episode" in by_aspect["subsampling"]["this book"]
     assert "520 histories of 100 episodes" in by_aspect["learning histories"]["this book"]  # 65 goals x 8
     assert results.deviations({})[0]["this book"] == "—"
@@ -137,7 +138,8 @@ def test_deviations_read_the_recorded_settings():
     hard_histories = len(H.hard_source.goals) * H.hard_source.histories_per_goal
     assert f"Dark Room Hard: {hard_histories:,} histories of 150 episodes" in harder["learning histories"]["this book"]
     hard_model = next(m for m in harder["model"]["this book"].split("; ") if m.startswith("Dark Room Hard"))
-    assert hard_model.endswith("context 80 steps, the cell's row and column also embedded as numbers")
+    assert hard_model.endswith("the cell embedded as row + column embeddings, the cell's row and column also embedded as numbers, "
+                               "dropout off")
     assert "also embedded" not in dark_room  # chapter 2's model does not embed them
 
 
