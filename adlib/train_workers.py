@@ -84,7 +84,9 @@ def train_in_workers(runs, run_dirs: list[Path], n_workers: int, use_cache: bool
             busy.pop(w, None)
             send(w, ("stop", 0, None))
             for k, other in enumerate(busy):  # the cores this worker leaves go to those still busy
-                send(other, ("threads", threads(k, len(busy)), None))
+                # One that has just ended (its run failed) cannot take the message: the loop reads its error next.
+                with contextlib.suppress(OSError):
+                    other[1].send(("threads", threads(k, len(busy)), None))
 
     def model(arrays, model_config):
         return model_from_state({k: torch.from_numpy(v) for k, v in arrays.items()}, model_config, "cpu")
