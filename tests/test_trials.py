@@ -100,3 +100,12 @@ def test_variant_finds_the_trial_that_differs_only_in_the_named_setting_and_hist
     assert header[0] == "histories per task" and rows[0][0] == "4"  # 836 histories on 209 goals
     header, rows, _ = trials.trial_table([on], "hard", n_tasks=200)
     assert header[0] == "training histories" and rows[0][0] == "836"
+
+
+def test_the_chapter_uses_the_key_to_door_setting_the_rule_picks_from_the_committed_trials():
+    from adlib.experiments import harder_rooms_experiment
+
+    x = harder_rooms_experiment("full")
+    chosen = trials.choose(trials.read_trials(trials.TRIALS_DIR / "05_harder_dark_rooms.jsonl"), "key-to-door")
+    n_histories = len(x.key_door_source.pairs) * x.key_door_source.histories_per_pair
+    assert trials.matches(chosen, n_histories, x.key_door_model, x.key_door_budget)
