@@ -309,3 +309,25 @@ def test_the_chapters_ask_for_exactly_the_runs_make_weights_ships(executed):
         used = set(json.loads((results / f"{chapter}.json").read_text())["training_runs"])
         assert listed.get(chapter, set()) <= used, f"{chapter}: runs listed by experiments.book_runs that it does not use"
         assert used <= every, f"{chapter} uses runs that experiments.book_runs does not list (make weights would not ship them)"
+
+
+def test_notebooks_name_only_what_adlib_has():
+    """Every ``from adlib.x import y`` and ``module.name`` of an adlib module in a notebook exists
+    (a renamed or moved function fails here, before any notebook runs)."""
+    import ast
+    import importlib
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        tree = ast.parse("\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        modules = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "adlib":
+                for alias in node.names:
+                    if node.module == "adlib":
+                        modules[alias.asname or alias.name] = importlib.import_module(f"adlib.{alias.name}")
+                    else:
+                        assert hasattr(importlib.import_module(node.module), alias.name), f"{path.name}: {node.module} has no {alias.name}"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                assert hasattr(modules[node.value.id], node.attr), f"{path.name}: {node.value.id}.{node.attr} does not exist"
