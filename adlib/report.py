@@ -49,15 +49,15 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
-def glue(name: str, value, markdown: bool = False):
-    """Hand ``value`` to the page's Markdown under ``name`` (myst-nb's glue, shown nowhere else);
-    returns ``value``. A NumPy scalar is glued as a plain number, so that a format such as
+def glue(name: str, value, markdown: bool = False) -> None:
+    """Hand ``value`` to the page's Markdown under ``name`` (myst-nb's glue, shown nowhere else).
+    Returns nothing, so a cell that ends with it shows nothing. A NumPy scalar is glued as a plain number, so that a format such as
     ``{glue:text}`name:.1f``` applies to it. ``markdown=True`` glues a string as Markdown, for
     ``{glue:md}``. Without myst-nb, nothing is glued."""
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        return value
+        return
     if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a NumPy scalar: glued as its plain number
         value = value.item()
     if markdown:
@@ -66,4 +66,3 @@ def glue(name: str, value, markdown: bool = False):
         myst_glue(name, Markdown(str(value)), display=False)
     else:
         myst_glue(name, value, display=False)
-    return value

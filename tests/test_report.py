@@ -19,9 +19,9 @@ def test_pct_and_steps():
     assert report.steps(math.inf) == "never" and report.steps(None) == "never"
 
 
-def test_glue_returns_its_value():
-    assert report.glue("test_value", 3.5) == 3.5
-    assert report.glue("test_text", "**above**", markdown=True) == "**above**"
+def test_glue_returns_nothing_so_a_cell_ending_with_it_shows_nothing():
+    assert report.glue("test_value", 3.5) is None
+    assert report.glue("test_text", "**above**", markdown=True) is None
 
 
 def test_pm_reads_a_record_dict_too():
