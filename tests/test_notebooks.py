@@ -119,6 +119,10 @@ def test_every_glued_name_is_glued(executed):
                 for m in re.finditer(r"\{glue(?::(\w+))?\}[`\s]+([A-Za-z0-9_]+)(?::([^`]+))?", "".join(c["source"]))]
         missing = sorted({name for _, name, _ in used} - set(glued))
         assert not missing, f"{path.name}: glued in the text but never in the code: {missing}"
+        for table in (m.group(1) for c in cells if c["cell_type"] == "markdown"
+                      for m in re.finditer(r"```\{glue:md\} (\w+)\n(?!:format: myst)", "".join(c["source"]))):
+            pasted = "".join(glued[table].get("application/papermill.record/text/markdown", ""))
+            assert "|---" not in pasted, f"{path.name}: {table} is a table pasted without ':format: myst' (it would print as raw text)"
         for kind, name, spec in used:
             if kind == "md":
                 assert "application/papermill.record/text/markdown" in glued[name], f"{path.name}: {name} is pasted as Markdown but glued as text"
