@@ -51,8 +51,8 @@ def markdown_table(header, rows) -> str:
 
 def glue(name: str, value, markdown: bool = False) -> None:
     """Hand ``value`` to the page's Markdown under ``name`` (myst-nb's glue, shown nowhere else).
-    Returns nothing, so a cell that ends with it shows nothing. A NumPy scalar is glued as a plain number, so that a format such as
-    ``{glue:text}`name:.1f``` applies to it. ``markdown=True`` glues a string as Markdown, for
+    Returns nothing, so a cell that ends with it shows nothing. A NumPy scalar is glued as a
+    plain number, so that a format such as ``{glue:text}`name:.1f``` applies to it. ``markdown=True`` glues a string as Markdown, for
     ``{glue:md}``. Without myst-nb, nothing is glued."""
     try:
         from myst_nb import glue as myst_glue

@@ -42,7 +42,7 @@ def why_level(a: tuple[float, float], b: tuple[float, float], n_seeds: int, min_
     Empty when :func:`compare` separates them."""
     if compare(a, b, min_margin) != "level with":
         return ""
-    if abs(a[0] - b[0]) > 2 * max(a[1], b[1]):
+    if compare(a, b) != "level with":  # the spread separates them; only the floor does not
         return f"a gap of {a[0] - b[0]:+.2f}, beyond 2 std but within the {min_margin:g}-point margin the book treats as level"
     return f"not distinguishable with {n_seeds} seeds"
 

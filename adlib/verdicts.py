@@ -169,11 +169,10 @@ def prompting(r):
     gains = {float(k): g for k, g in r.get("ed_gain_over_prompt", {}).items() if abs(g) > 0.1}
     missed = ("; ED ends " + ", ".join(f"{g:+.2f} of optimal from the {k:.0%}-target prompt" for k, g in sorted(gains.items()))
               if gains else "")
-    near = sorted(float(k[3:]) for k, v in r["prompting"].items() if k.startswith("AD@")
-                  and v["last_5"] - v["prompt_level"] <= 0.05 and v["last_5"] >= 0.95)  # counted as improving only by being near optimal
+    ad = sorted((float(k[3:]), v["last_5"] - v["prompt_level"], v["last_5"]) for k, v in r["prompting"].items() if k.startswith("AD@"))
+    near = [(level, gain) for level, gain, last in ad if gain <= 0.05 and last >= 0.95]  # improving only by being near optimal
     near_text = (f" ({len(near)} of them only by ending within 5 points of optimal: "
-                 + ", ".join(f"the {k:.0%}-target prompt, {r['prompting'][f'AD@{k:g}']['last_5'] - r['prompting'][f'AD@{k:g}']['prompt_level']:+.2f}"
-                             for k in near) + ")") if near else ""
+                 + ", ".join(f"the {level:.0%}-target prompt, {gain:+.2f}" for level, gain in near) + ")") if near else ""
     return f"AD improves on {ad_up} of {n} prompts{near_text}; ED keeps the prompt's level on {ed_keep} of {n}{missed}", verdict
 
 
