@@ -19,9 +19,12 @@ One module per concept:
 - :mod:`adlib.stats`       mean and spread over seeds, and the rule that calls two estimates above, below or level
 - :mod:`adlib.agents`      scripted reference agents of the critique (copy the rewarded cell, search then return)
 - :mod:`adlib.interventions` edits to a context or a room for the critique's probes
-- :mod:`adlib.results`     the chapters' records and the claims the summary page scores
+- :mod:`adlib.results`     reading the chapters' records for the summary and reproducibility pages
+- :mod:`adlib.verdicts`    the claims the book scores, one function per claim
+- :mod:`adlib.report`      formatters, tables and glue: how numbers reach the pages' Markdown
 - :mod:`adlib.trials`      the records of settings tried on validation tasks, and the rule that picks one
-- :mod:`adlib.plotting`    the book's plotting style
+- :mod:`adlib.plotting`    the book's plotting style, training-loss and bandit figures, step-throughs
+- :mod:`adlib.room_figures` the grid rooms' figures: fraction of optimal per episode, paths, goal by goal, step-through frames
 - :mod:`adlib.experiments` each chapter's settings by scale, shared by chapters that reuse artefacts
 - :mod:`adlib.artifacts`   config hashing and atomic file writes
 - :mod:`adlib.runtime`     seeding, device choice, version information, timing

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .rollouts import Trajectories, rollout, take_runs
-from .stats import PERCENT_POINT, compare
+from .stats import PERCENT_POINT, compare, mean_and_spread
 
 
 @dataclass
@@ -65,30 +65,25 @@ class GroupedBanditMetrics:
         """``[n_groups, n_steps]`` mean cumulative regret, per group."""
         return np.stack([g.cumulative_regret for g in self.groups])
 
-    @staticmethod
-    def _mean_std(per_group: np.ndarray) -> tuple[float, float]:
-        std = float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
-        return float(per_group.mean()), std
-
     def pct_best_arm_at(self, step: int) -> tuple[float, float]:
         """% best arm at ``step`` (1-based): (mean, std) over groups."""
-        return self._mean_std(self.pct_best_arm[:, step - 1])
+        return mean_and_spread(self.pct_best_arm[:, step - 1])
 
     def mean_pct_best_arm(self, first: int, last: int) -> tuple[float, float]:
         """% best arm averaged over steps ``first..last`` (1-based, inclusive): (mean, std) over groups."""
-        return self._mean_std(self.pct_best_arm[:, first - 1:last].mean(axis=1))
+        return mean_and_spread(self.pct_best_arm[:, first - 1:last].mean(axis=1))
 
     def regret_at(self, step: int) -> tuple[float, float]:
         """Cumulative regret after ``step`` steps: (mean, std) over groups."""
-        return self._mean_std(self.cumulative_regret[:, step - 1])
+        return mean_and_spread(self.cumulative_regret[:, step - 1])
 
     def pct_pulls_of(self, arms, first: int, last: int) -> tuple[float, float]:
         """% of the pulls at steps ``first..last`` (1-based, inclusive) that went to one of ``arms``."""
-        return self._mean_std(np.array([100.0 * np.isin(g.actions[:, first - 1:last], list(arms)).mean() for g in self.groups]))
+        return mean_and_spread(np.array([100.0 * np.isin(g.actions[:, first - 1:last], list(arms)).mean() for g in self.groups]))
 
     def pct_runs_tried(self, arms, by_step: int) -> tuple[float, float]:
         """% of runs that pulled one of ``arms`` at least once in their first ``by_step`` steps."""
-        return self._mean_std(np.array([100.0 * np.isin(g.actions[:, :by_step], list(arms)).any(axis=1).mean() for g in self.groups]))
+        return mean_and_spread(np.array([100.0 * np.isin(g.actions[:, :by_step], list(arms)).any(axis=1).mean() for g in self.groups]))
 
     def horizon_trend(self, horizon: int, window: int = 10) -> dict:
         """Does the method keep improving after ``horizon`` steps (e.g. AD's training length)?
@@ -105,7 +100,7 @@ class GroupedBanditMetrics:
         at_horizon = self.mean_pct_best_arm(horizon - window + 1, horizon)
         at_end = self.mean_pct_best_arm(n_steps - window + 1, n_steps)
         per_group = curves[:, -window:].mean(axis=1) - curves[:, horizon - window:horizon].mean(axis=1)
-        change = self._mean_std(per_group)
+        change = mean_and_spread(per_group)
         verdict = compare(change, (0.0, 0.0), min_margin=PERCENT_POINT)
         return {"window": window, "at_horizon": at_horizon, "at_end": at_end, "end_step": n_steps,
                 "trend": {"above": "improves", "below": "degrades", "level with": "flat"}[verdict],

@@ -83,6 +83,68 @@ def pick_found_then_lost(returns: np.ndarray, window: int, at_least: float = 1.0
     return best
 
 
+def example_tasks(returns: np.ndarray, distance: np.ndarray) -> dict[int, list[str]]:
+    """Tasks worth a picture for one run (``returns [n_tasks, n_episodes]``): the typical one
+    (the median first success among the tasks it found), the one farthest from the start
+    (``distance [n_tasks]``) and the one it found last. ``{task: [labels]}``: a task that is two
+    of these appears once, with both labels."""
+    first = first_success_episodes(returns)
+    found = np.flatnonzero(np.isfinite(first))
+    by_first = found[np.argsort(first[found], kind="stable")]
+    picks = [("typical goal", by_first[(len(by_first) - 1) // 2])] if len(by_first) else []
+    picks.append(("farthest goal", int(np.argmax(distance))))
+    if len(by_first):
+        picks.append(("latest first success", by_first[-1]))
+    tasks: dict[int, list[str]] = {}
+    for label, task in picks:
+        tasks.setdefault(int(task), []).append(label)
+    return tasks
+
+
+def step_through_case(returns: np.ndarray, window: int, distance: np.ndarray, min_search: int = 3, fallback_run: int = 0) -> dict:
+    """The run and task an episode-by-episode step-through shows, and its episodes of interest.
+
+    The clearest found-then-lost case of :func:`pick_found_then_lost` (``returns [n_runs,
+    n_tasks, n_episodes]``), focused from 3 episodes before the first find to 2 after the loss
+    (or after the goal is found again, when that comes within 10 episodes). Where no run ever
+    lost a goal it had found: run ``fallback_run`` on the first of its :func:`example_tasks`,
+    focused around its first success. Returns ``{"run", "task", "case"`` (None in the fallback)
+    ``, "focus"`` (1-based first and last episode, or None)``}``.
+    """
+    picked = pick_found_then_lost(returns, window, min_search=min_search)
+    if picked is not None:
+        run, task, case = picked
+        again = case["found_again"]
+        end = (again if again is not None and again <= case["lost"] + 10 else case["lost"]) + 2
+        return {"run": run, "task": task, "case": case, "focus": (case["found"] - 3, end)}
+    task = next(iter(example_tasks(returns[fallback_run], distance)))
+    first = first_success_episodes(returns[fallback_run, task])
+    focus = (int(first) - 3, int(first) + 8) if np.isfinite(first) else None
+    return {"run": fallback_run, "task": task, "case": None, "focus": focus}
+
+
+def describe_step_through(case: dict | None, window: int, n_episodes: int, min_search: int = 3) -> str:
+    """How the step-through's run was chosen and what happens in it, in words (for its caption):
+    the rule of :func:`pick_found_then_lost`, which of its preferences the chosen case misses,
+    and its episodes of interest. ``case``: the ``"case"`` of :func:`step_through_case`."""
+    if case is None:
+        return ("No run lost a goal it had found, so this is a typical success instead: the goal on which this agent's "
+                "first success is the median among the goals it found (or, if it found none, its farthest goal).")
+    again = case["found_again"]
+    unmet = ([f"was first found in episode {case['found']}"] if case["found"] < min_search else []) + \
+            (["was rewarded only once before the loss"] if case["rewarded_before"] < 2 else []) + \
+            ([f"found the goal again {again - case['lost']} episode(s) after losing it"]
+             if again is not None and again - case["lost"] < window else [])
+    rule = (f"The run is chosen by a rule: among all runs and goals, a goal the agent first found in episode {min_search} or "
+            f"later (so the search before it shows), went back to, and then lost for at least {window} episodes, taking the "
+            "earliest such loss")
+    rule += f" (no case meets all of it; this one, the closest in that order of preference, {' and '.join(unmet)}). " if unmet else ". "
+    return rule + (f"It is first rewarded in episode {case['found']}, is rewarded in {case['rewarded_before']} episodes before "
+                   f"episode {case['lost']}, and starts episode {case['lost']} with no rewarded episode left among the {window} "
+                   "in its context; " + (f"it finds the goal again in episode {again}." if again is not None else
+                                         f"it does not find the goal again within {n_episodes} episodes."))
+
+
 def context_reward_rates(returns: np.ndarray, window: int, at_least: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """How often an episode is rewarded, by what its ``window``-episode context holds.
 

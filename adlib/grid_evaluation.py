@@ -11,7 +11,7 @@ import numpy as np
 from .behaviour import first_success_episodes
 from .envs import DarkRoomEnv, KeyToDoorEnv, darkroom_optimal_return, distance_to_nearest
 from .rollouts import rollout
-from .stats import mean_by_group
+from .stats import as_dict, mean_and_spread, mean_by_group
 
 
 def episode_returns(rewards: np.ndarray, episode_len: int) -> np.ndarray:
@@ -209,9 +209,23 @@ class GridEvaluation:
 
     @staticmethod
     def mean_std(per_group: np.ndarray) -> tuple[float, float]:
-        """(mean, std over groups) of ``[n_groups]`` values."""
-        per_group = np.asarray(per_group, dtype=float)
-        return float(per_group.mean()), float(per_group.std(ddof=1)) if len(per_group) > 1 else 0.0
+        """(mean, std over groups) of ``[n_groups]`` values: :func:`adlib.stats.mean_and_spread`."""
+        return mean_and_spread(per_group)
+
+    def episodes_mean(self, first: int, last: int) -> tuple[float, float]:
+        """Mean fraction of optimal over 1-based episodes ``first`` to ``last`` (inclusive): (mean, std over groups)."""
+        n = self.returns.shape[2]
+        if not 1 <= first <= last <= n:
+            raise ValueError(f"need 1 <= first <= last <= {n} episodes, got {first} and {last}")
+        return self.mean_std(self.curves_by_group()[:, first - 1:last].mean(axis=1))
+
+    def summary(self, training_episodes: int) -> dict:
+        """The record of a curve: its first episode, its last 10 episodes and the 10 episodes up to
+        ``training_episodes`` (the longest training history, or the run's end if shorter), each a
+        fraction of optimal (``{"mean", "std"}`` over groups)."""
+        end = min(training_episodes, self.returns.shape[2])
+        return {"first_episode": float(self.curves_by_group()[:, 0].mean()), "last_10": as_dict(self.last_episodes(10)),
+                "training_horizon_10": as_dict(self.episodes_mean(max(1, end - 9), end))}
 
     def last_episodes(self, k: int = 10) -> tuple[float, float]:
         """Mean fraction of optimal over the last ``k`` episodes: (mean, std over groups)."""
@@ -260,6 +274,21 @@ def evaluate_on_goals(policies, goal_cells, n_episodes: int, n_eval_seeds: int, 
         policies, lambda k: DarkRoomEnv(np.tile(goals, (k, 1)), size, horizon, hard=hard), len(goals),
         darkroom_optimal_return(goals, size, horizon, hard=hard), n_episodes, horizon, n_eval_seeds, seed,
     )
+
+
+EVAL_SEED_OFFSET, SOURCE_SEED_OFFSET = 500, 700
+"""Chapters 2 and 3 draw a model's evaluation runs from the base seed + 500, a source's runs from scratch from + 700."""
+
+
+def evaluate_darkroom(policies, goal_cells, experiment, source: bool = False) -> GridEvaluation:
+    """Chapters 2 and 3's evaluation on Dark Room goals (``experiment``: a
+    :class:`~adlib.experiments.DarkRoomExperiment`): ``experiment.eval_episodes`` episodes in a
+    row on every goal; a model ``n_eval_seeds`` times per member, or with ``source=True`` (a
+    learner from scratch) ``source_runs`` independent runs. Seeds are offsets from the base
+    seed (:data:`EVAL_SEED_OFFSET`, :data:`SOURCE_SEED_OFFSET`)."""
+    runs, offset = (experiment.source_runs, SOURCE_SEED_OFFSET) if source else (experiment.n_eval_seeds, EVAL_SEED_OFFSET)
+    return evaluate_on_goals(policies, goal_cells, experiment.eval_episodes, runs, experiment.source.seed + offset,
+                             experiment.size, experiment.horizon)
 
 
 def evaluate_on_key_doors(policies, pairs, n_episodes: int, n_eval_seeds: int, seed: int, size: int = 9, horizon: int = 50) -> GridEvaluation:

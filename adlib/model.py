@@ -26,6 +26,7 @@ seeds) that train and act together in one batch; see the comment above ``MemberL
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -64,10 +65,7 @@ class ADConfig:
     ``e[a]`` per action, added to the token. With False the reward has one direction shared by
     all actions, and a token's (action, reward) pair is a sum, which attention cannot average
     per action; with True, attending uniformly over the past sums each arm's rewards directly.
-    On chapter 1's Thompson-sampling data (one seed, width 64, feed-forward 256, 3,000 fresh
-    bandits) it cut AD's regret at step 100 from 53.5 to 42.6 (Thompson: 37.8); see
-    :func:`adlib.experiments.bandit_experiment`. (The "start" action's vector is never used:
-    the first step's reward is 0.)"""
+    (The "start" action's vector is never used: the first step's reward is 0.)"""
     grid_size: int = 0
     """0: observations are plain indices, one embedding each. g > 0: an observation is the
     cell ``row * g + col`` of a g x g grid and is embedded as row embedding + column embedding,
@@ -110,6 +108,19 @@ class ADConfig:
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_heads
+
+
+FIELD_WORDS = {"n_actions": "actions", "n_observations": "observations", "context_len": "context (steps)", "d_model": "width",
+               "n_layers": "layers", "n_heads": "heads", "d_ff": "feed-forward width", "grid_size": "grid size of the (x, y) embedding (0: none)",
+               "reward_by_action": "reward embedded per previous action", "coordinate_embedding": "coordinates embedded as numbers"}
+"""How a page names each :class:`ADConfig` field."""
+
+
+def config_changes(old: ADConfig, new: ADConfig) -> list[str]:
+    """The fields of ``new`` that differ from ``old``, in words: ``["actions 10 → 5", ...]``."""
+    shown = lambda v: ("on" if v else "off") if isinstance(v, bool) else v  # noqa: E731
+    return [f"{FIELD_WORDS.get(f.name, f.name)} {shown(getattr(old, f.name))} → {shown(getattr(new, f.name))}"
+            for f in dataclasses.fields(ADConfig) if getattr(old, f.name) != getattr(new, f.name)]
 
 
 def training_step_flops(config: ADConfig, batch_size: int) -> int:

@@ -10,24 +10,57 @@ from __future__ import annotations
 
 import math
 
+from .stats import as_tuple
+
 
 def pm(ms, digits: int = 2, unit: str = "") -> str:
     """``(mean, std)`` (or a record's ``{"mean", "std"}``) as ``"mean ± std"`` (``unit`` after
     both), with one more digit when the spread would otherwise print as zero."""
-    mean, std = (float(ms["mean"]), float(ms["std"])) if isinstance(ms, dict) else (float(ms[0]), float(ms[1]))
+    mean, std = as_tuple(ms)
     if 0 < std < 0.5 * 10 ** -digits:
         digits += 1
     return f"{mean:.{digits}f}{unit} ± {std:.{digits}f}{unit}"
 
 
 def pct(ms, decimals: int = 0) -> str:
-    """A ``(mean, std)`` of fractions as percentages: ``(0.581, 0.083)`` -> ``"58% ± 8%"``."""
-    return f"{float(ms[0]):.{decimals}%} ± {float(ms[1]):.{decimals}%}"
+    """A ``(mean, std)`` of fractions (or a record's ``{"mean", "std"}``) as percentages: ``(0.581, 0.083)`` -> ``"58% ± 8%"``."""
+    mean, std = as_tuple(ms)
+    return f"{mean:.{decimals}%} ± {std:.{decimals}%}"
 
 
 def steps(x: float | None) -> str:
     """Environment steps to a level, or "never" (stored as infinity or null)."""
     return "never" if x is None or not math.isfinite(x) else f"{x:,.0f} steps"
+
+
+def step_counts(values) -> str:
+    """Environment steps per seed or run, smallest first, "never" for a run that never got there
+    (infinity or None): ``[1100, inf, 900]`` -> ``"900, 1,100 and never"``."""
+    reached = lambda v: v is not None and math.isfinite(v)  # noqa: E731
+    words = [f"{v:,.0f}" for v in sorted(v for v in values if reached(v))] + ["never" for v in values if not reached(v)]
+    if not words:
+        raise ValueError("step_counts needs at least one value")
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    """``a / b`` as ``"0.45×"``, or "—" when either is missing or infinite (never reached)."""
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b == 0:
+        return "—"
+    return f"{a / b:.2f}×"
+
+
+def ranges(values) -> str:
+    """Sorted integers as ranges: ``[1, 2, 3, 5, 10, 11]`` -> ``"1–3, 5, 10–11"``."""
+    values = sorted(int(v) for v in values)
+    if not values:
+        return ""
+    parts, start = [], values[0]
+    for a, b in zip(values, values[1:] + [None]):
+        if b != a + 1:
+            parts.append(str(start) if start == a else f"{start}–{a}")
+            start = b
+    return ", ".join(parts)
 
 
 def format_flops(flops: float) -> str:

@@ -47,6 +47,20 @@ def why_level(a: tuple[float, float], b: tuple[float, float], n_seeds: int, min_
     return f"not distinguishable with {n_seeds} seeds"
 
 
+def as_tuple(value) -> tuple[float, float]:
+    """``(mean, std)`` from a record's ``{"mean", "std"}``, a ``(mean, std)`` pair or a plain number (std 0)."""
+    if isinstance(value, dict):
+        return float(value["mean"]), float(value.get("std", 0.0))
+    if isinstance(value, (list, tuple)):
+        return float(value[0]), float(value[1]) if len(value) > 1 else 0.0
+    return float(value), 0.0
+
+
+def as_dict(ms) -> dict:
+    """``(mean, std)`` as the records' ``{"mean": ..., "std": ...}``."""
+    return {"mean": float(ms[0]), "std": float(ms[1])}
+
+
 def mean_by_group(values, groups) -> np.ndarray:
     """``[n_groups, ...]`` the mean of ``values [n, ...]`` within each group (``groups [n]``,
     e.g. the training seed of each run, in sorted order), NaNs left out."""

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from .report import pm, steps
-from .stats import PERCENT_POINT, compare
+from .stats import PERCENT_POINT, as_tuple, compare
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_ATTEMPTED, NOT_IN_BUILD = (
     "reproduced", "partly", "not reproduced", "not attempted yet", "not in this build")
@@ -50,13 +50,8 @@ def supported(position: float) -> str:
     return "neither"
 
 
-def mean_std(value) -> tuple[float, float]:
-    """``(mean, std)`` from a record's ``{"mean", "std"}``, ``[mean, std]`` or plain number (std 0)."""
-    if isinstance(value, dict):
-        return float(value["mean"]), float(value.get("std", 0.0))
-    if isinstance(value, (list, tuple)):
-        return float(value[0]), float(value[1]) if len(value) > 1 else 0.0
-    return float(value), 0.0
+mean_std = as_tuple
+"""``(mean, std)`` from a record's ``{"mean", "std"}``, ``[mean, std]`` or plain number: :func:`adlib.stats.as_tuple`."""
 
 
 @dataclass(frozen=True)

@@ -287,6 +287,21 @@ def test_evaluate_on_goals_shapes_and_oracle_like_values():
     assert 0 <= mean <= 1 and std >= 0
 
 
+def test_evaluate_darkroom_is_the_chapters_evaluation_with_its_seeds():
+    from adlib.experiments import darkroom_experiment
+    from adlib.grid_evaluation import EVAL_SEED_OFFSET, SOURCE_SEED_OFFSET, evaluate_darkroom, evaluate_on_goals
+    from adlib.sources import RandomPolicy
+
+    X = darkroom_experiment("small", seed=3)
+    ev = evaluate_darkroom([RandomPolicy(5)], [40, 0], X)
+    same = evaluate_on_goals([RandomPolicy(5)], [40, 0], X.eval_episodes, X.n_eval_seeds, seed=3 + EVAL_SEED_OFFSET)
+    np.testing.assert_array_equal(ev.returns, same.returns)
+    runs = evaluate_darkroom([RandomPolicy(5)], [40, 0], X, source=True)
+    assert runs.returns.shape[0] == X.source_runs
+    np.testing.assert_array_equal(runs.returns, evaluate_on_goals([RandomPolicy(5)], [40, 0], X.eval_episodes, X.source_runs,
+                                                                  seed=3 + SOURCE_SEED_OFFSET).returns)
+
+
 def test_expert_is_optimal_on_every_goal_and_varies_its_paths():
     from adlib.data import DarkRoomDataConfig, generate_darkroom_histories
     from adlib.grid_evaluation import episode_returns

@@ -126,3 +126,53 @@ def test_step_through_episodes_keeps_the_focus_dense():
     assert step_through_episodes(6, focus=(2, 4)) == [1, 2, 3, 4, 5, 6]
     with pytest.raises(ValueError):
         step_through_episodes(0)
+
+
+def test_summary_reads_first_last_and_training_horizon_episodes():
+    # 2 groups of one run, one task (optimal 10), 12 episodes rising by 1 per episode from 0 (group 0) or 2 (group 1).
+    returns = np.stack([np.arange(12.0), np.arange(12.0) + 2])[:, None, :]
+    ev = grid(returns, [10], [0, 1])
+    s = ev.summary(training_episodes=5)
+    assert s["first_episode"] == pytest.approx(0.1)  # (0 + 2) / 2 / 10
+    assert s["last_10"]["mean"] == pytest.approx((np.arange(2, 12).mean() + 1) / 10)
+    assert s["training_horizon_10"]["mean"] == pytest.approx((2 + 1) / 10)  # episodes 1-5: mean 2 (+2 in group 1)
+    assert s["training_horizon_10"]["std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert ev.summary(training_episodes=50)["training_horizon_10"] == ev.summary(12)["training_horizon_10"]  # cut to the run
+    assert ev.episodes_mean(3, 12) == ev.last_episodes(10)
+    with pytest.raises(ValueError, match="first <= last"):
+        ev.episodes_mean(4, 13)
+
+
+def test_example_tasks_picks_typical_farthest_and_latest_once_each():
+    from adlib.behaviour import example_tasks
+
+    returns = np.zeros((4, 10))
+    returns[0, 2:] = 1   # first success in episode 3
+    returns[1, 6:] = 1   # in episode 7: the latest
+    returns[2, 4:] = 1   # in episode 5: the median of 3, 5 and 7
+    distance = np.array([1, 8, 2, 3])  # task 1 is also the farthest; task 3 is never found
+    assert example_tasks(returns, distance) == {2: ["typical goal"], 1: ["farthest goal", "latest first success"]}
+    assert example_tasks(np.zeros((3, 5)), np.array([1, 2, 0])) == {1: ["farthest goal"]}  # nothing found
+
+
+def test_step_through_case_focuses_on_the_loss_or_falls_back_to_a_typical_success():
+    from adlib.behaviour import describe_step_through, step_through_case
+
+    returns = np.zeros((1, 2, 20))
+    returns[0, 1, [4, 5]] = 1  # found in episode 5, back in 6, lost from episode 11 (window 4), never found again
+    pick = step_through_case(returns, window=4, distance=np.array([1, 2]))
+    assert (pick["run"], pick["task"], pick["focus"]) == (0, 1, (2, 13))
+    assert pick["case"] == {"found": 5, "lost": 11, "rewarded_before": 2, "found_again": None}
+    text = describe_step_through(pick["case"], window=4, n_episodes=20)
+    assert "first rewarded in episode 5" in text and "does not find the goal again within 20 episodes" in text
+    assert "no case meets all of it" not in text
+    # Nothing is ever lost: run 0 on its typical task, focused around its first success.
+    always = np.zeros((1, 2, 20))
+    always[0, 0, 7:] = 1
+    fallback = step_through_case(always, window=4, distance=np.array([1, 2]))
+    assert fallback["case"] is None and fallback["task"] == 0 and fallback["focus"] == (5, 16)
+    assert describe_step_through(None, 4, 20).startswith("No run lost a goal")
+    # A case that misses a preference says which.
+    early = {"found": 1, "lost": 6, "rewarded_before": 1, "found_again": 7}
+    missed = describe_step_through(early, window=4, n_episodes=20)
+    assert "was first found in episode 1" in missed and "was rewarded only once" in missed and "again 1 episode(s)" in missed

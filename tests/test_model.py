@@ -269,3 +269,13 @@ def test_training_step_flops_equal_torchs_count_of_a_step(config):
     assert training_step_flops(config, 2 * B) == 2 * training_step_flops(config, B)  # linear in the batch
     with pytest.raises(ValueError, match="batch_size"):
         training_step_flops(config, 0)
+
+
+def test_config_changes_names_every_field_that_differs():
+    from adlib.model import config_changes
+
+    old = ADConfig(n_actions=10, reward_by_action=True)
+    new = dataclasses.replace(old, n_actions=5, n_observations=81, grid_size=9, reward_by_action=False)
+    assert config_changes(old, new) == ["actions 10 → 5", "observations 1 → 81", "reward embedded per previous action on → off",
+                                        "grid size of the (x, y) embedding (0: none) 0 → 9"]
+    assert config_changes(new, new) == []

@@ -42,3 +42,16 @@ def test_glue_hands_numpy_scalars_over_as_plain_numbers(monkeypatch):
     assert type(seen["x"]) is float and repr(seen["x"]) == "45.5"  # its text/plain, which {glue:text}`x:.1f` formats
     report.glue("n", np.int64(3))
     assert type(seen["n"]) is int
+
+
+def test_step_counts_ratio_and_ranges():
+    assert report.step_counts([1100.0, math.inf, 900.0]) == "900, 1,100 and never"
+    assert report.step_counts([None]) == "never" and report.step_counts([20.0]) == "20"
+    assert report.ratio(500.0, 1000.0) == "0.50×"
+    assert report.ratio(math.inf, 1000.0) == "—" and report.ratio(500.0, None) == "—"
+    assert report.ranges([11, 10, 1, 2, 3, 5]) == "1–3, 5, 10–11" and report.ranges([]) == ""
+
+
+def test_pm_and_pct_read_every_form_of_a_mean_and_spread():
+    assert report.pct({"mean": 0.581, "std": 0.083}) == "58% ± 8%"
+    assert report.pm(0.5) == "0.50 ± 0.00" and report.pm([0.5, 0.1]) == "0.50 ± 0.10"

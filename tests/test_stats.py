@@ -57,3 +57,11 @@ def test_compare_percent_is_compare_with_the_one_point_floor():
     assert compare_percent((45.5, 0.01), (45.0, 0.0)) == "level with"
     assert compare_percent((46.5, 0.01), (45.0, 0.0)) == "above"
     assert compare_percent((46.5, 1.0), (45.0, 0.0)) == "level with"
+
+
+def test_as_dict_and_as_tuple_round_trip():
+    from adlib.stats import as_dict, as_tuple
+
+    assert as_dict((np.float32(0.5), 0.25)) == {"mean": 0.5, "std": 0.25}
+    assert as_tuple(as_dict((0.5, 0.25))) == (0.5, 0.25)
+    assert as_tuple([1.0]) == (1.0, 0.0) and as_tuple(2) == (2.0, 0.0) and as_tuple({"mean": 3}) == (3.0, 0.0)
