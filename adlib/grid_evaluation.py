@@ -317,3 +317,29 @@ def task_fraction_of_optimal(evaluation: GridEvaluation, last: int = 10) -> np.n
         raise ValueError(f"last must be in [1, {n_episodes}], got {last}")
     per_run = evaluation.returns[:, :, -last:].mean(axis=2) / evaluation.optimal[None, :]
     return evaluation.per_unit(per_run)
+
+
+# --- Where episodes end, and how much is explored (chapter 3) --------------------------------
+
+
+def end_point_measures(evaluation: GridEvaluation, train_goals, size: int, horizon: int) -> dict[str, tuple[float, float]]:
+    """Where a method's Dark Room episodes end and how much it explores, per run (averaged over
+    tasks), then ``(mean, std)`` over units (:meth:`GridEvaluation.per_unit`: training seeds, or
+    a baseline's runs). Distances are Manhattan steps from the cell occupied at an episode's
+    last step; the start is the centre cell. The first episode ends before anything from an
+    earlier episode is in the context."""
+    start = (size // 2) * size + size // 2
+    ends = evaluation.observations[:, :, horizon - 1::horizon]  # [runs, tasks, episodes]
+    first = ends[:, :, 0]
+    per_run = {
+        "on a training goal, first episode": np.isin(first, train_goals).mean(axis=1),
+        "to nearest training goal, first episode": distance_to_nearest(first, train_goals, size).mean(axis=1),
+        "to nearest training goal, all episodes": distance_to_nearest(ends, train_goals, size).mean(axis=(1, 2)),
+        "from the start, first episode": distance_to_nearest(first, [start], size).mean(axis=1),
+        "from the start, all episodes": distance_to_nearest(ends, [start], size).mean(axis=(1, 2)),
+        "episodes on its most frequent end cell": np.array(
+            [[np.bincount(task_ends).max() / len(task_ends) for task_ends in run] for run in ends]).mean(axis=1),
+        "distinct cells, first 5 episodes": np.array(
+            [[len(np.unique(path)) for path in run] for run in evaluation.observations[:, :, :5 * horizon]]).mean(axis=1),
+    }
+    return {name: mean_and_spread(evaluation.per_unit(v)) for name, v in per_run.items()}

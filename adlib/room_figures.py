@@ -40,16 +40,16 @@ def plot_fraction_of_optimal(ax, curves_by_method: dict, training_episodes: int 
     return ax
 
 
-def path_grid(observations: np.ndarray, returns: np.ndarray, rows: dict, episodes, goal_cells, size: int, horizon: int):
-    """One run's paths: a row per task (``rows``: task index -> row label), a column per
-    1-based episode; each panel's title gives the episode and its return.
-    ``observations [n_tasks, n_steps]``, ``returns [n_tasks, n_episodes]``. Returns the figure."""
+def path_grid(rows: dict, episodes, size: int, horizon: int, color: str | None = None):
+    """Paths over episodes: a row per entry of ``rows`` (row label -> ``(observations [n_steps],
+    returns [n_episodes], goal cell)`` of one run on one task), a column per 1-based episode;
+    each panel's title gives the episode and its return. ``color``: the paths' colour (AD's by
+    default; a neutral grey when several methods share the figure). Returns the figure."""
     episodes = list(episodes)
     fig, axes = plt.subplots(len(rows), len(episodes), figsize=(1.9 * len(episodes), 2.1 * len(rows)), squeeze=False)
-    for row, (task, label) in zip(axes, rows.items()):
+    for row, (label, (observations, returns, goal)) in zip(axes, rows.items()):
         for ax, e in zip(row, episodes):
-            plot_paths(ax, observations[task, (e - 1) * horizon: e * horizon], int(goal_cells[task]), size,
-                       title=f"ep. {e}: {returns[task, e - 1]:.0f}")
+            plot_paths(ax, observations[(e - 1) * horizon: e * horizon], int(goal), size, title=f"ep. {e}: {returns[e - 1]:.0f}", color=color)
         row[0].set_ylabel(label)
     return fig
 

@@ -176,3 +176,18 @@ def test_step_through_case_focuses_on_the_loss_or_falls_back_to_a_typical_succes
     early = {"found": 1, "lost": 6, "rewarded_before": 1, "found_again": 7}
     missed = describe_step_through(early, window=4, n_episodes=20)
     assert "was first found in episode 1" in missed and "was rewarded only once" in missed and "again 1 episode(s)" in missed
+
+
+def test_end_point_measures_on_a_three_by_three_room():
+    from adlib.grid_evaluation import end_point_measures
+
+    # 2 training seeds x 1 run, 1 task, 2 episodes of 2 steps; the start is cell 4, the one training goal cell 1.
+    observations = np.array([[[0, 1, 4, 4]], [[3, 3, 3, 3]]])  # run 0 ends on 1, then 4; run 1 on 3 twice
+    ev = GridEvaluation(np.zeros((2, 1, 2)), np.ones(1), observations, np.array([0, 1]))
+    m = end_point_measures(ev, [1], size=3, horizon=2)
+    assert m["on a training goal, first episode"] == pytest.approx((0.5, np.sqrt(0.5)))
+    assert m["to nearest training goal, first episode"][0] == pytest.approx(1.0)  # 0 and 2 steps
+    assert m["to nearest training goal, all episodes"][0] == pytest.approx(1.25)  # (0 + 1) / 2 and 2
+    assert m["from the start, all episodes"][0] == pytest.approx(0.75)  # (1 + 0) / 2 and 1
+    assert m["episodes on its most frequent end cell"][0] == pytest.approx(0.75)  # 1 of 2, and 2 of 2
+    assert m["distinct cells, first 5 episodes"][0] == pytest.approx(2.0)  # {0, 1, 4} and {3}

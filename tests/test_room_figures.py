@@ -27,7 +27,8 @@ def test_fraction_of_optimal_draws_a_line_per_method_and_the_marks():
 def test_path_grid_has_a_panel_per_task_and_episode():
     observations = np.tile(np.arange(40) % 81, (3, 1))  # 3 tasks, 2 episodes of 20 steps
     returns = np.array([[0, 3], [1, 0], [0, 0]])
-    fig = room_figures.path_grid(observations, returns, {0: "first", 2: "third"}, [1, 2], [10, 20, 30], 9, 20)
+    rows = {"first": (observations[0], returns[0], 10), "third": (observations[2], returns[2], 30)}
+    fig = room_figures.path_grid(rows, [1, 2], 9, 20)
     assert len(fig.axes) == 4 and fig.axes[1].get_title() == "ep. 2: 3" and fig.axes[0].get_ylabel() == "first"
     plt.close("all")
 
