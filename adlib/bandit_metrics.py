@@ -117,6 +117,11 @@ class GroupedBanditMetrics:
         return out
 
 
+def pct_favouring(tasks, favoured, other) -> float:
+    """% of ``tasks`` in which every ``favoured`` arm has a higher mean than every ``other`` arm."""
+    return 100 * float((tasks.means[:, list(favoured)].min(axis=1) > tasks.means[:, list(other)].max(axis=1)).mean())
+
+
 def evaluate_bandit_groups(
     policy, tasks, n_groups: int, n_steps: int, seed: int, chunk_size: int | None = None, progress: bool | None = None
 ) -> GroupedBanditMetrics:

@@ -159,3 +159,14 @@ def in_context_trace(policy: InContextPolicy, env, n_steps: int, seed: int) -> t
     arrays = cached_run(env, policy, n_steps, ("trace", n_steps, seed), run)
     probs = arrays.pop("probs")
     return Trajectories(**arrays), probs
+
+
+def evaluate_on_bandits(models: list, tasks, n_steps: int, seed: int, chunk_size: int | None = None, greedy: bool = False,
+                        name: str = "AD"):
+    """The training seeds' models on ``tasks``, as one model with a member per seed acting in one
+    batch: model g plays the g-th of ``len(models)`` groups of bandits (actions sampled unless
+    ``greedy``). Returns :class:`~adlib.bandit_metrics.GroupedBanditMetrics`."""
+    from .bandit_metrics import evaluate_bandit_groups
+
+    policy = InContextPolicy(ADTransformer.stack(models), greedy=greedy, name=name)
+    return evaluate_bandit_groups(policy, tasks, len(models), n_steps, seed=seed, chunk_size=chunk_size)

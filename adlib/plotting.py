@@ -347,6 +347,48 @@ def plot_checkpoint_sweep(ax, steps, losses: np.ndarray, scores: np.ndarray, sou
     return ax
 
 
+def plot_bandit_sides(results_by_side: dict, title: str, horizon: int):
+    """A shifted bandit test at a glance: % of runs pulling the best arm (left) and cumulative
+    regret (right), one row per side of the shift (``{side: {method: GroupedBanditMetrics}}``),
+    a dotted line at the training ``horizon`` and one legend below. Returns the figure."""
+    fig, axes = plt.subplots(len(results_by_side), 2, figsize=(12, 4.25 * len(results_by_side)), sharex=True, layout="constrained",
+                             squeeze=False)
+    legend = {}
+    for row, (side, methods) in enumerate(results_by_side.items()):
+        for name, m in methods.items():
+            (line,) = plot_curve(axes[row, 0], m.pct_best_arm, name, bounds=(0, 100))
+            plot_curve(axes[row, 1], m.cumulative_regret, name, bounds=(0, np.inf))
+            legend.setdefault(name, line)
+        for ax, ylabel in zip(axes[row], ("% pulling the best arm", "cumulative regret")):
+            ax.axvline(horizon, color="k", linestyle=":", linewidth=1)
+            ax.set(title=side, ylabel=ylabel)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_pull_shares(results_by_side: dict, arms, what: str, phases, n_arms: int):
+    """Grouped bars: the % of pulls that went to ``arms`` in each phase (``(first, last)`` 1-based
+    steps), one panel per side, one bar per method (mean ± std over groups), and the share a
+    uniformly random choice would give. Returns the figure."""
+    fig, axes = plt.subplots(1, len(results_by_side), figsize=(12, 4.2), sharey=True, layout="constrained", squeeze=False)
+    legend = {}
+    for ax, (side, methods) in zip(axes[0], results_by_side.items()):
+        width = 0.8 / len(methods)
+        for k, (name, m) in enumerate(methods.items()):
+            shares = [m.pct_pulls_of(arms, first, last) for first, last in phases]
+            bars = ax.bar(np.arange(len(phases)) + (k - (len(methods) - 1) / 2) * width, [s[0] for s in shares], width,
+                          yerr=[s[1] for s in shares], capsize=2, color=color_for(name), label=name)
+            legend.setdefault(name, bars)
+        legend["uniform choice"] = ax.axhline(100 * len(arms) / n_arms, color="k", linestyle=":", linewidth=1)
+        ax.set(xticks=range(len(phases)), xticklabels=[f"steps {first}-{last}" for first, last in phases], ylim=(0, 100), title=side)
+    axes[0, 0].set_ylabel(f"% of pulls on {what}")
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=len(legend), frameon=False)
+    return fig
+
+
 # Not the methods' colours: a phase is not a method.
 PHASE_COLORS = {"data": "#8dd3c7", "training": "#bebada", "evaluation": "#e5c494", "plotting and text": "#d9d9d9"}
 

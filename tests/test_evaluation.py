@@ -211,3 +211,43 @@ def test_grouped_evaluation_names_a_policy_it_cannot_use(rng):
     tasks = sample_gaussian_bandits(30, 10, rng)
     with pytest.raises(ValueError, match="function g -> policy"):
         evaluate_bandit_groups(RandomPolicy(10), tasks, 3, 5, seed=0)
+
+
+def test_evaluate_on_bandits_is_the_stacked_models_in_groups(rng):
+    from adlib.in_context import InContextPolicy, evaluate_on_bandits
+    from adlib.model import ADTransformer
+
+    models = _small_models(2)
+    tasks = sample_gaussian_bandits(20, 10, rng)
+    ours = evaluate_on_bandits(models, tasks, 8, seed=3, greedy=True)
+    plain = evaluate_bandit_groups(InContextPolicy(ADTransformer.stack(models), greedy=True), tasks, 2, 8, seed=3)
+    assert len(ours.groups) == 2
+    for a, b in zip(ours.groups, plain.groups):
+        np.testing.assert_array_equal(a.actions, b.actions)
+
+
+def test_pct_favouring_counts_tasks_whose_favoured_arms_all_lead():
+    from adlib.bandit_metrics import pct_favouring
+    from adlib.envs import BanditTasks
+
+    tasks = BanditTasks(np.array([[0.9, 0.1, 0.8, 0.2], [0.9, 0.95, 0.8, 0.2]]), kind="bernoulli")
+    assert pct_favouring(tasks, [0, 2], [1, 3]) == 50.0  # the second task's arm 1 beats arm 2
+    assert pct_favouring(tasks, [1, 3], [0, 2]) == 0.0
+
+
+def test_bandit_side_figures_draw_every_method_once_in_the_legend(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adlib import plotting
+
+    tasks = sample_gaussian_bandits(12, 10, rng)
+    run = lambda: evaluate_bandit_groups(lambda g: RandomPolicy(10), tasks, 3, 20, seed=0)  # noqa: E731
+    sides = {"training side": {"AD": run(), "random": run()}, "test side": {"AD": run(), "random": run()}}
+    fig = plotting.plot_bandit_sides(sides, "title", horizon=10)
+    assert len(fig.axes) == 4 and [t.get_text() for t in fig.legends[0].get_texts()] == ["AD", "random"]
+    bars = plotting.plot_pull_shares(sides, [0], "arm 0", ((1, 5), (16, 20)), n_arms=10)
+    assert [t.get_text() for t in bars.legends[0].get_texts()] == ["AD", "random", "uniform choice"]
+    plt.close("all")
