@@ -101,6 +101,20 @@ def example_tasks(returns: np.ndarray, distance: np.ndarray) -> dict[int, list[s
     return tasks
 
 
+def typical_first_best(returns: np.ndarray) -> tuple[int, int, int] | None:
+    """For one run (``returns [n_tasks, n_episodes]``): the task whose first best return (the
+    run's highest on any task) came at the median episode among the tasks where it ever scored it.
+    ``(task, that 1-based episode, how many tasks it scored it on)``; None when it never scored."""
+    returns = np.asarray(returns)
+    if returns.max() <= 0:
+        return None
+    hit = returns >= returns.max()
+    found = np.flatnonzero(hit.any(axis=1))
+    firsts = hit[found].argmax(axis=1)
+    task = int(found[np.argsort(firsts, kind="stable")[len(found) // 2]])
+    return task, int(hit[task].argmax()) + 1, len(found)
+
+
 def step_through_case(returns: np.ndarray, window: int, distance: np.ndarray, min_search: int = 3, fallback_run: int = 0) -> dict:
     """The run and task an episode-by-episode step-through shows, and its episodes of interest.
 

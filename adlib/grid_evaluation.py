@@ -114,6 +114,15 @@ class GridEvaluation:
         """``[n_groups, n_episodes]`` fraction of optimal, averaged within each group."""
         return self._by_group(self.fraction_of_optimal)
 
+    def episode_paths(self, run: int, task: int) -> list[np.ndarray]:
+        """The cells visited in each episode of one run on one task, cut at the episode ends
+        (fixed-length episodes when the evaluation kept no lengths)."""
+        n_episodes = self.returns.shape[2]
+        lengths = (self.lengths[run, task] if self.lengths is not None
+                   else np.full(n_episodes, self.observations.shape[2] // n_episodes))
+        ends = np.cumsum(lengths)
+        return [self.observations[run, task, e - n:e] for e, n in zip(ends, lengths)]
+
     def rate(self, at_least: float) -> np.ndarray:
         """``[n_units, n_episodes]`` share of tasks whose episode return is at least ``at_least``
         (units: :meth:`per_unit`).

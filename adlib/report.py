@@ -43,6 +43,12 @@ def step_counts(values) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def joined(values, digits: int = 2) -> str:
+    """Numbers as words in a sentence: ``[0.46, 1.14, 1.93]`` -> ``"0.46, 1.14 and 1.93"``."""
+    words = [f"{float(v):.{digits}f}" for v in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def ratio(a: float | None, b: float | None) -> str:
     """``a / b`` as ``"0.45×"``, or "—" when either is missing or infinite (never reached)."""
     if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b == 0:

@@ -14,20 +14,23 @@ from .plotting import color_for, figure_png, plot_curve, plot_paths
 
 
 def plot_fraction_of_optimal(ax, curves_by_method: dict, training_episodes: int | None = None, steps_per_episode: int | None = None,
-                             mark: float | None = None, colors: dict | None = None, ylabel: str = "return / optimal"):
+                             mark: float | None = None, colors: dict | None = None, ylabel: str = "return / optimal",
+                             mark_label: str | None = None, optimum: bool = True, legend: bool = True):
     """The book's curve of return per episode as a fraction of the optimum: one line per method
     (``{label: [n_groups, n_episodes]}``, mean with a ±1 std band over rows), the optimum, an
     optional ``mark`` (e.g. 0.8), a dashed line after the longest training history
     (``training_episodes``) when the curves run past it, and environment steps on a top axis
     when ``steps_per_episode`` is given. ``colors`` overrides a method's colour (e.g. shades of
-    AD's blue)."""
+    AD's blue); ``mark_label`` names the mark (default: "80% of optimal" for 0.8). ``optimum`` and
+    ``legend``: whether to draw the optimum's line and the legend (off for panels of a share)."""
     n_episodes = max(np.atleast_2d(c).shape[1] for c in curves_by_method.values())
     episodes = np.arange(1, n_episodes + 1)
     for label, curves in curves_by_method.items():
         plot_curve(ax, curves, label, x=episodes, color=(colors or {}).get(label), bounds=(0, 1))
-    ax.axhline(1.0, color="k", linewidth=1, label="optimal")
+    if optimum:
+        ax.axhline(1.0, color="k", linewidth=1, label="optimal")
     if mark is not None:
-        ax.axhline(mark, color="k", linestyle=":", linewidth=1, label=f"{mark:.0%} of optimal")
+        ax.axhline(mark, color="k", linestyle=":", linewidth=1, label=mark_label or f"{mark:.0%} of optimal")
     if training_episodes is not None and training_episodes < n_episodes:
         ax.axvline(training_episodes + 0.5, color="k", linestyle="--", linewidth=0.8,
                    label=f"longest training history ({training_episodes} episodes)")
@@ -36,7 +39,8 @@ def plot_fraction_of_optimal(ax, curves_by_method: dict, training_episodes: int 
     if steps_per_episode is not None:
         top = ax.secondary_xaxis("top", functions=(lambda e: e * steps_per_episode, lambda s: s / steps_per_episode))
         top.set_xlabel("environment steps")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return ax
 
 
@@ -51,6 +55,17 @@ def path_grid(rows: dict, episodes, size: int, horizon: int, color: str | None =
         for ax, e in zip(row, episodes):
             plot_paths(ax, observations[(e - 1) * horizon: e * horizon], int(goal), size, title=f"ep. {e}: {returns[e - 1]:.0f}", color=color)
         row[0].set_ylabel(label)
+    return fig
+
+
+def episode_strip(paths: list, returns, episodes, goal: int, size: int, key: int | None = None):
+    """One run's paths on one task in the given 1-based ``episodes``, side by side (``paths``: the
+    cells of every episode; ``returns [n_episodes]``); titles give the episode and its return; in
+    Key-to-Door ``goal`` is the door and ``key`` the key. Returns the figure."""
+    episodes = list(episodes)
+    fig, axes = plt.subplots(1, len(episodes), figsize=(2.1 * len(episodes), 2.5), squeeze=False)
+    for ax, e in zip(axes[0], episodes):
+        plot_paths(ax, paths[e - 1], goal, size, title=f"ep. {e}: {returns[e - 1]:.0f}", key=key)
     return fig
 
 

@@ -139,3 +139,43 @@ def trial_table(records: list[dict], room: str, chosen: dict | None = None,
     header = [c for c in columns if c not in shared]
     bold = lambda record, v: f"**{v}**" if chosen is not None and record is chosen else v  # noqa: E731
     return header, [[bold(record, cells[c]) for c in header] for record, cells in described], shared
+
+
+def room_report(records: list[dict], room: str, number: int, n_validation: int, training_tasks: int, per_task: int, model, train,
+                eval_episodes: int) -> tuple[str, str, bool]:
+    """Chapter 5's "What we tried" for one room, rendered from its validation trials:
+    ``(table, pick, used)``. ``table``: "Table 5.<number>" with its caption (the columns, what
+    every trial shared, the rule's pick in bold); ``pick``: which setting the rule picks and why,
+    and what the records say about the coordinates; ``used``: whether the chapter trains that
+    setting (``training_tasks`` tasks x ``per_task`` histories, ``model``, ``train``)."""
+    kind = "goal" if room == "hard" else "pair"
+    unit = "success rate" if room == "hard" else "return (of 2)"
+    chosen = choose(records, room)
+    header, rows, shared = trial_table(records, room, chosen, n_tasks=training_tasks)
+    table = (f"**Table 5.{number}.** {'Dark Room Hard' if room == 'hard' else 'Key-to-Door'} variants scored on {n_validation} "
+             f"validation {kind}s: learning histories per training {kind}, optimiser steps of {train.batch_size} windows, context "
+             "(steps), layers, whether the cells' coordinates are also embedded as numbers, training seed, the machine it trained "
+             "on and its training time there, final training loss (nats, mean of the last 20 steps), and the "
+             f"{unit} over the first and last {chosen.get('window_episodes', 10)} of {eval_episodes} episodes"
+             + (" (and how often the door was opened after the key in the last ones)" if room != "hard" else "") + ". "
+             + (f"The same in every trial: {', '.join(f'{k} {v}' for k, v in shared.items())}. " if shared else "")
+             + "In bold: the rule's pick.\n\n" + "\n".join(
+                 ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]))
+    used = matches(chosen, training_tasks * per_task, model, train)
+    scored = select(records, room)
+    best = max(scored, key=lambda r: r["last"])
+    why = ("the only variant scored on them so far" if len(scored) == 1 else "the best score" if best is chosen else
+           f"the best score, {best['last']:.2f}, came from {best['train']['steps']:,} steps and {best['histories'] // training_tasks} "
+           f"histories per {kind}, {training_tokens(best) / training_tokens(chosen):.0f} times the training tokens")
+    with_coordinates = chosen["model"].get("coordinate_embedding", False)
+    plain = variant(records, chosen, coordinate_embedding=not with_coordinates)
+    pick = (f"the rule picks {chosen['histories'] // training_tasks} histories per {kind} and {chosen['train']['steps']:,} steps"
+            f"{' with the coordinates' if with_coordinates else ''} ({chosen['last']:.2f} on the validation {kind}s; {why}), and "
+            + ("this chapter uses that setting at full scale." if used else
+               "**this chapter does not use it yet**: its models were trained at the setting found earlier, on the held-out tasks."))
+    if plain is not None:
+        pick += (f" With and without the coordinates at that budget the scores were {chosen['last']:.2f} and {plain['last']:.2f} "
+                 f"({'with' if with_coordinates else 'without'} first), one seed each: "
+                 + ("well inside the noise, so the trials do not show that the coordinates help."
+                    if abs(chosen["last"] - plain["last"]) < SELECTION_TOLERANCE else "a gap beyond the rule's tolerance."))
+    return table, pick, used

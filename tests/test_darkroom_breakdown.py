@@ -191,3 +191,20 @@ def test_end_point_measures_on_a_three_by_three_room():
     assert m["from the start, all episodes"][0] == pytest.approx(0.75)  # (1 + 0) / 2 and 1
     assert m["episodes on its most frequent end cell"][0] == pytest.approx(0.75)  # 1 of 2, and 2 of 2
     assert m["distinct cells, first 5 episodes"][0] == pytest.approx(2.0)  # {0, 1, 4} and {3}
+
+
+def test_typical_first_best_and_episode_paths():
+    from adlib.behaviour import typical_first_best
+
+    returns = np.zeros((4, 6))
+    returns[0, 4:] = 2   # best return 2 first in episode 5
+    returns[1, 1:] = 2   # in episode 2
+    returns[2, 2] = 2    # in episode 3: the median of 2, 3 and 5
+    returns[3, :] = 1    # never the best
+    assert typical_first_best(returns) == (2, 3, 3)
+    assert typical_first_best(np.zeros((2, 3))) is None
+    # Episodes of different lengths are cut where they end; without lengths, into equal parts.
+    ev = GridEvaluation(np.zeros((1, 1, 3)), np.ones(1), np.arange(10)[None, None, :], np.zeros(1), lengths=np.array([[[2, 5, 3]]]))
+    assert [p.tolist() for p in ev.episode_paths(0, 0)] == [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9]]
+    fixed = GridEvaluation(np.zeros((1, 1, 2)), np.ones(1), np.arange(8)[None, None, :], np.zeros(1))
+    assert [p.tolist() for p in fixed.episode_paths(0, 0)] == [[0, 1, 2, 3], [4, 5, 6, 7]]

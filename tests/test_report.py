@@ -55,3 +55,7 @@ def test_step_counts_ratio_and_ranges():
 def test_pm_and_pct_read_every_form_of_a_mean_and_spread():
     assert report.pct({"mean": 0.581, "std": 0.083}) == "58% ± 8%"
     assert report.pm(0.5) == "0.50 ± 0.00" and report.pm([0.5, 0.1]) == "0.50 ± 0.10"
+
+
+def test_joined():
+    assert report.joined([0.456, 1.14, 1.93]) == "0.46, 1.14 and 1.93" and report.joined([2], 1) == "2.0"

@@ -74,19 +74,24 @@ def test_darkroom_verdicts_follow_their_rules():
     assert verdict(verdicts.claims({"02_darkroom": flat}), "In-context RL needs").verdict == verdicts.NOT_REPRODUCED
 
 
-def test_harder_room_rows_carry_chapter_fives_verdicts_and_numbers():
-    def harder(hard_verdict, kd_verdict):
-        ms = lambda v: {"mean": v[0], "std": v[1]}  # noqa: E731
-        return record("05_harder_dark_rooms", verdicts={"hard": hard_verdict, "key_to_door": kd_verdict},
-                      hard={"ad": {"last_10_success": ms((0.32, 0.07)), "first_10_success": ms((0.08, 0.02))},
+def test_harder_room_rows_apply_chapter_fives_rule_to_its_numbers():
+    ms = lambda v: {"mean": v[0], "std": v[1]}  # noqa: E731
+
+    def harder(hard_ad=(0.32, 0.07), kd_ad=(0.46, 0.09)):
+        return record("05_harder_dark_rooms",
+                      hard={"ad": {"last_10_success": ms(hard_ad), "first_10_success": ms((0.08, 0.02))},
                             "ed": {"last_10_success": ms((0.09, 0.04))}, "random": {"last_10_success": ms((0.06, 0.01))}},
-                      key_to_door={"ad": {"last_10_return": ms((0.46, 0.09)), "first_10_return": ms((0.4, 0.1))},
+                      key_to_door={"ad": {"last_10_return": ms(kd_ad), "first_10_return": ms((0.4, 0.1))},
                                    "ed": {"last_10_return": ms((0.53, 0.13))}, "random": {"last_10_return": ms((0.27, 0.02))}})
-    rows = verdicts.claims({"05_harder_dark_rooms": harder("partly reproduced at this budget", "not reproduced at this budget")})
+    rows = verdicts.claims({"05_harder_dark_rooms": harder()})
     hard, kd = verdict(rows, "Dark Room Hard"), verdict(rows, "Dark Key-to-Door")
+    # Hard: rises and beats ED and random, but misses the 0.7 bar: partly. Key-to-Door: no rise beyond 2 std: not.
     assert hard.verdict == verdicts.PARTLY and "0.08" in hard.number and "0.32 ± 0.07" in hard.number and "0.09 ± 0.04" in hard.number
     assert kd.verdict == verdicts.NOT_REPRODUCED and "0.46 ± 0.09" in kd.number
-    rows = verdicts.claims({"05_harder_dark_rooms": harder("reproduced", "reproduced")})
+    assert verdicts.harder_room_rule(harder(), "hard") == ("partly reproduced at this budget", ["below the bar"])
+    word, missed = verdicts.harder_room_rule(harder(), "key_to_door")
+    assert word == "not reproduced at this budget" and "no rise over its first episodes by more than 2 std" in missed
+    rows = verdicts.claims({"05_harder_dark_rooms": harder(hard_ad=(0.75, 0.05), kd_ad=(1.5, 0.1))})
     assert verdict(rows, "Dark Room Hard").verdict == verdict(rows, "Dark Key-to-Door").verdict == verdicts.REPRODUCED
 
 

@@ -52,3 +52,10 @@ def test_step_frames_are_one_png_per_episode():
     assert len(pngs) == 3 and all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     with pytest.raises(ValueError, match="episodes must be in"):
         room_figures.room_step_pngs(np.arange(120), returns, 40, 18.0, [7], 2, 9, 20)
+
+
+def test_episode_strip_draws_the_chosen_episodes():
+    paths = [np.array([40, 41]), np.array([40, 31, 22]), np.array([40])]
+    fig = room_figures.episode_strip(paths, np.array([0, 1, 2]), [1, 3], goal=22, size=9, key=41)
+    assert [ax.get_title() for ax in fig.axes] == ["ep. 1: 0", "ep. 3: 2"]
+    plt.close("all")

@@ -109,3 +109,18 @@ def test_the_chapter_uses_the_key_to_door_setting_the_rule_picks_from_the_commit
     chosen = trials.choose(trials.read_trials(trials.TRIALS_DIR / "05_harder_dark_rooms.jsonl"), "key-to-door")
     n_histories = len(x.key_door_source.pairs) * x.key_door_source.histories_per_pair
     assert trials.matches(chosen, n_histories, x.key_door_model, x.key_door_budget)
+
+
+def test_room_report_renders_the_committed_trials_and_says_the_chapter_uses_the_pick():
+    from adlib.experiments import harder_rooms_experiment
+
+    x = harder_rooms_experiment("full")
+    records = trials.read_trials(trials.TRIALS_DIR / "05_harder_dark_rooms.jsonl")
+    table, pick, used = trials.room_report(records, "hard", 1, len(x.hard_validation_goals), len(x.hard_source.goals),
+                                           x.hard_source.histories_per_goal, x.hard_model, x.hard_budget, x.eval_episodes)
+    assert table.startswith("**Table 5.1.** Dark Room Hard variants scored on 40 validation goals")
+    assert table.count("\n| ") == len(trials.select(records, "hard")) + 1 and table.count("**") >= 4  # header, rows, a bold pick
+    assert used and "this chapter uses that setting at full scale" in pick
+    _, pick, used = trials.room_report(records, "hard", 1, 40, len(x.hard_source.goals), x.hard_source.histories_per_goal + 1,
+                                       x.hard_model, x.hard_budget, x.eval_episodes)
+    assert not used and "does not use it yet" in pick
