@@ -140,7 +140,10 @@ def test_summary_page_rows_match_the_results(executed):
     records, _ = book_results.read_records(results)
     rows = verdicts.claims(records)
     nb = json.loads((out / "98_summary.ipynb").read_text())
-    text = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    # The page's tables are glued into its Markdown; its captions are Markdown cells.
+    text = "".join("".join(o.get("data", {}).get(kind, "")) for c in nb["cells"] for o in c.get("outputs", [])
+                   for kind in ("text/markdown", "application/papermill.record/text/markdown"))
+    text += "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     table_rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
     assert len(table_rows) == len(rows) and len(rows) >= 10
     for line, row in zip(table_rows, rows):
@@ -335,3 +338,10 @@ def test_notebooks_name_only_what_adlib_has():
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
                 assert hasattr(modules[node.value.id], node.attr), f"{path.name}: {node.value.id}.{node.attr} does not exist"
+
+
+def test_reproducibility_page_lists_every_environment_variable_adlib_reads():
+    package = Path(__file__).resolve().parent.parent / "adlib"
+    used = set(re.findall(r"ADLIB_[A-Z_]+[A-Z]", "".join(p.read_text() for p in package.glob("*.py"))))
+    page = (NOTEBOOKS / "99_reproducibility.ipynb").read_text()
+    assert used and not [name for name in sorted(used) if f"`{name}`" not in page]
