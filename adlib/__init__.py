@@ -19,6 +19,7 @@ One module per concept:
 - :mod:`adlib.stats`       mean and spread over seeds, and the rule that calls two estimates above, below or level
 - :mod:`adlib.agents`      scripted reference agents of the critique (copy the rewarded cell, search then return)
 - :mod:`adlib.interventions` edits to a context or a room for the critique's probes
+- :mod:`adlib.probes`      the critique's probes (chapter 6): search, a made-up reward, a moving goal, hidden tokens
 - :mod:`adlib.results`     reading the chapters' records for the summary and reproducibility pages
 - :mod:`adlib.verdicts`    the claims the book scores, one function per claim
 - :mod:`adlib.report`      formatters, tables and glue: how numbers reach the pages' Markdown

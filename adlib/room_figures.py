@@ -149,3 +149,18 @@ def room_step_pngs(observations: np.ndarray, returns: np.ndarray, goal: int, opt
                      f"{min(window, e - 1)}", fontsize="medium")
         pngs.append(figure_png(fig, dpi=dpi, colors=colors))
     return pngs
+
+
+def paths_step_pngs(frames: list, goal: int, size: int, key: int | None = None, dpi: int = 75, colors: int | None = 128) -> list[bytes]:
+    """The frames of a step-through that shows several agents' paths side by side, one PNG per
+    frame: ``frames`` is a list of ``(suptitle, [(path, title, colour), ...])``; ``goal`` is
+    starred and ``key`` (e.g. a decoy) drawn as a diamond in every panel."""
+    pngs = []
+    for suptitle, panels in frames:
+        fig = Figure(figsize=(3 * len(panels), 3.2), layout="constrained")
+        for ax, (path, title, color) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+            plot_paths(ax, path, goal, size, key=key, color=color)
+            ax.set_title(title, fontsize="small")
+        fig.suptitle(suptitle, fontsize="medium")
+        pngs.append(figure_png(fig, dpi=dpi, colors=colors))
+    return pngs

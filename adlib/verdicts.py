@@ -288,6 +288,63 @@ def ed_explores_less(r):
     return text, REPRODUCED if fewer and fixed else PARTLY if fewer or fixed else NOT_REPRODUCED
 
 
+def critique_rows(r) -> list[dict]:
+    """Chapter 6's verdict table from its record: for each probe, what H_copy and H_RL predict
+    (their scripted agents' measured results), what AD did, and the hypothesis it supports
+    (:func:`place_between` and :func:`supported`, with the special rules chapter 6 states)."""
+    way = lambda p: f"{p:.0%} of the way from H_copy to H_RL"  # noqa: E731
+    m = lambda v: mean_std(v)[0]  # noqa: E731
+    agree, chance = m(r["agreement"]["agree"]), m(r["agreement"]["chance"])
+    hard = {name: m(v["first_reward_episode"]) for name, v in r["search"]["Dark Room Hard"].items()}
+    search = place_between(hard["AD"], hard["copy agent (random)"], hard["search-then-return"])
+    decoy = {name: m(v) for name, v in r["decoy"]["visits_episodes_2_3"].items()}
+    decoy_at = place_between(decoy["AD"], decoy["copy agent (random)"], decoy["search-then-return"])
+    slopes = r["goal_move_slopes"]
+    move_at = place_between(slopes["ad"], slopes["copy"], 0.0) if abs(slopes["copy"]) >= 0.1 else float("nan")
+    loss = r["masking_loss"]
+    separable = all(np.isfinite(v) for v in loss.values()) and abs(loss["copy"] - loss["search"]) >= 0.1
+    mask_at = place_between(loss["AD"], loss["copy"], loss["search"]) if separable else float("nan")
+    aim = {c: m(r["masking"][c]["AD"]) for c in ("intact", "rewarded episode hidden")}
+    kd = r["key_to_door"]["AD (trained on Dark Room)"]
+    key, door = kd["last_10_key_rate"], kd["last_10_door_rate"]
+    bandit = {(name, shift): m(r["bandit_pct_best_arm_91_100"][f"{full}, {shift}"]) for name, full in (
+        ("ad", "AD (Thompson data)"), ("wsls", "win-stay/lose-shift"), ("ucb", "UCB1")) for shift in ("+0", "+2", "-2")}
+    kept = lambda name, shift: bandit[name, shift] / max(bandit[name, "+0"], 1e-9)  # noqa: E731  share of its shift-0 level kept
+    shift_at = {shift: place_between(kept("ad", shift), kept("wsls", shift), kept("ucb", shift)) for shift in ("+2", "-2")}
+    shift_support = {shift: supported(p) for shift, p in shift_at.items()}
+    pct = lambda name, shift: f"{bandit[name, shift]:.0f}%"  # noqa: E731
+    return [
+        {"probe": "1. agreement with the heuristic", "h_copy_predicts": "shortest-path steps toward the rewarded cell",
+         "h_rl_predicts": "the same (in Dark Room the rewarded cell is the goal)",
+         "observed": f"{agree:.0%} of steps toward it (chance {chance:.0%})", "supports": "both" if agree > 2 * chance else "neither"},
+        {"probe": "2. search before the first reward (Dark Room Hard)",
+         "h_copy_predicts": f"random search: first reward in episode {hard['copy agent (random)']:.1f}",
+         "h_rl_predicts": f"systematic search: episode {hard['search-then-return']:.1f}",
+         "observed": f"episode {hard['AD']:.1f} ({way(search)})", "supports": supported(search)},
+        {"probe": "3. a made-up rewarded episode",
+         "h_copy_predicts": f"back to the decoy while it is in view ({decoy['copy agent (random)']:.0%} of episodes 2–3)",
+         "h_rl_predicts": f"one visit, then search ({decoy['search-then-return']:.0%})",
+         "observed": f"{decoy['AD']:.0%} ({way(decoy_at)})", "supports": supported(decoy_at)},
+        {"probe": "4. the goal moves", "h_copy_predicts": f"time to leave the old goal grows with the window ({slopes['copy']:.2f} episodes per episode)",
+         "h_rl_predicts": f"the same time for every window (search-then-return: {m(r['goal_move']['search-then-return']['skip_g1']):.1f} "
+                          "episodes, 0 per episode)",
+         "observed": f"{slopes['ad']:.2f} episodes per episode of window ({way(move_at)})", "supports": supported(move_at)},
+        {"probe": "5. the rewarded episode hidden", "h_copy_predicts": f"all aim above chance lost (copy agent: {loss['copy']:.0%})",
+         "h_rl_predicts": f"part kept by memory of empty cells (search-then-return loses {loss['search']:.0%})",
+         "observed": f"aim {aim['intact']:.2f} → {aim['rewarded episode hidden']:.2f}, {loss['AD']:.0%} lost" + (f" ({way(mask_at)})" if separable else ""),
+         "supports": supported(mask_at) if separable else "both"},
+        {"probe": "6. Dark Room AD in Key-to-Door", "h_copy_predicts": "key found, door not: return stuck near 1",
+         "h_rl_predicts": "door after key: return rising toward 2",
+         "observed": f"return {m(kd['last_10_return']):.2f}; key {key:.0%}, door {door:.0%}",
+         "supports": "H_RL" if door >= 0.5 else "H_copy" if key >= 0.5 else "neither"},
+        {"probe": "7. bandit rewards shifted by +2 and −2",
+         "h_copy_predicts": f"win-stay/lose-shift collapses ({pct('wsls', '+0')} best arm → {pct('wsls', '+2')} at +2, {pct('wsls', '-2')} at −2)",
+         "h_rl_predicts": f"unchanged (UCB1 {pct('ucb', '+0')} → {pct('ucb', '+2')}, {pct('ucb', '-2')})",
+         "observed": f"{pct('ad', '+0')} → {pct('ad', '+2')}, {pct('ad', '-2')} ({way(shift_at['+2'])} at +2, {shift_at['-2']:.0%} at −2)",
+         "supports": shift_support["+2"] if bandit["ad", "+0"] >= 15 and shift_support["+2"] == shift_support["-2"] else "neither"},
+    ]
+
+
 def copy_or_rl(r):
     counts = {h: sum(row["supports"] == h for row in r["verdict"]) for h in HYPOTHESES}
     text = (f"of {len(r['verdict'])} probes: {counts['H_copy']} support the heuristic, {counts['H_RL']} a general learner, "

@@ -299,3 +299,49 @@ def test_mean_by_group_averages_within_groups_and_leaves_out_nans():
     assert stats.mean_by_group(np.array([5.0, 7.0, 1.0]), np.array([2, 2, 0])).tolist() == [1.0, 6.0]  # groups in sorted order
     with pytest.raises(ValueError, match="group labels"):
         stats.mean_by_group(np.ones(3), np.zeros(2))
+
+
+def critique_record(ad_first=30.0, ad_decoy=0.9, ad_slope=1.0, ad_loss=0.95, door=0.1, key=0.8, ad_shift=(60.0, 20.0, 20.0)):
+    """A chapter 6 record with the scripted agents' numbers fixed and AD's given."""
+    ms = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
+    bandit = {"AD (Thompson data)": ad_shift, "win-stay/lose-shift": (40.0, 15.0, 10.0), "UCB1": (70.0, 70.0, 70.0)}
+    return {
+        "agreement": {"agree": ms(0.8), "chance": ms(0.3)},
+        "search": {"Dark Room Hard": {"AD": {"first_reward_episode": ms(ad_first)}, "copy agent (random)": {"first_reward_episode": ms(30.0)},
+                                      "search-then-return": {"first_reward_episode": ms(10.0)}}},
+        "decoy": {"visits_episodes_2_3": {"AD": ms(ad_decoy), "copy agent (random)": ms(1.0), "search-then-return": ms(0.0)}},
+        "goal_move_slopes": {"ad": ad_slope, "copy": 1.0}, "goal_move": {"search-then-return": {"skip_g1": ms(1.0)}},
+        "masking_loss": {"AD": ad_loss, "copy": 1.0, "search": 0.5},
+        "masking": {"intact": {"AD": ms(0.6)}, "rewarded episode hidden": {"AD": ms(0.3)}},
+        "key_to_door": {"AD (trained on Dark Room)": {"last_10_return": ms(1.0), "last_10_key_rate": key, "last_10_door_rate": door}},
+        "bandit_pct_best_arm_91_100": {f"{name}, {shift}": ms(v) for name, values in bandit.items() for shift, v in zip(("+0", "+2", "-2"), values)},
+    }
+
+
+def test_critique_rows_place_ad_between_the_scripted_agents():
+    rows = {r["probe"].split(".")[0]: r["supports"] for r in verdicts.critique_rows(critique_record())}
+    # AD searches like the copy agent, returns to the decoy, lets go as the window says, loses its aim when the reward is hidden,
+    # finds the key but not the door, and collapses under shifted rewards as win-stay/lose-shift does.
+    assert rows == {"1": "both", "2": "H_copy", "3": "H_copy", "4": "H_copy", "5": "H_copy", "6": "H_copy", "7": "H_copy"}
+    learner = critique_record(ad_first=10.0, ad_decoy=0.0, ad_slope=0.0, ad_loss=0.5, door=0.6, ad_shift=(60.0, 60.0, 60.0))
+    assert {r["supports"] for r in verdicts.critique_rows(learner)[1:]} == {"H_RL"}
+    split = critique_record(ad_shift=(60.0, 60.0, 20.0))  # keeps its level at +2, collapses at -2: the directions disagree
+    assert verdicts.critique_rows(split)[6]["supports"] == "neither"
+    same = critique_record()
+    same["masking_loss"] = {"AD": 0.9, "copy": 1.0, "search": 0.95}  # the scripted agents cannot be told apart
+    assert verdicts.critique_rows(same)[4]["supports"] == "both"
+
+
+def test_goal_move_stats_counts_episodes_until_the_old_goal_is_left():
+    from types import SimpleNamespace
+
+    from adlib.probes import goal_move_stats
+
+    # One goal (cell 0) in a 3x3 room, 2-step episodes; the goal moves after 2 episodes, then 3 more.
+    # Run 0 stays on the old goal for two episodes after the move, then leaves; it was rewarded just before the move.
+    observations = np.array([[4, 1, 0, 0, 0, 0, 0, 0, 1, 2]])
+    actions = np.array([[1, 4, 0, 0, 0, 0, 0, 0, 2, 2]])  # the cell after each move: 1, 0, 0, 0, 0, 0, 0, 0, 2, 2
+    rewards = np.array([[0, 1, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=float)
+    traj = SimpleNamespace(observations=observations, actions=actions, rewards=rewards)
+    stats_ = goal_move_stats(traj, np.array([0]), size=3, horizon=2, move_after=2, after_move=3, n_groups=1)
+    assert stats_["skip_g1"][0] == 3.0 and stats_["find_g2"][0] == 4.0 and stats_["held_g1"] == 1.0

@@ -59,3 +59,10 @@ def test_episode_strip_draws_the_chosen_episodes():
     fig = room_figures.episode_strip(paths, np.array([0, 1, 2]), [1, 3], goal=22, size=9, key=41)
     assert [ax.get_title() for ax in fig.axes] == ["ep. 1: 0", "ep. 3: 2"]
     plt.close("all")
+
+
+def test_paths_step_pngs_one_png_per_frame():
+    frames = [("the prompt", [(np.array([40, 41]), "made up", "#7f7f7f")]),
+              ("episode 1", [(np.array([40, 31]), "AD", "#1f77b4"), (np.array([40, 49]), "copy", "#e377c2")])]
+    pngs = room_figures.paths_step_pngs(frames, goal=22, size=9, key=41, dpi=30)
+    assert len(pngs) == 2 and all(p[:4] == b"\x89PNG" for p in pngs)

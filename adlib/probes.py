@@ -1,0 +1,206 @@
+"""Chapter 6's probes of the critique: what AD, the scripted agents of :mod:`adlib.agents` and
+the source do where "go back to the rewarded cell" (H_copy) and a general in-context learner
+(H_RL) predict different behaviour.
+
+Each probe is one function over rollouts or models; the chapter calls them and shows their
+numbers. Spreads are ``(mean, std)`` over the units a probe names: AD's training seeds, or a
+scripted agent's runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import agents, interventions, sources
+from .behaviour import cross_episode_novelty, first_success_episodes
+from .envs import MovingGoalDarkRoom, cells_after_moves
+from .grid_evaluation import episode_returns
+from .in_context import InContextPolicy, PromptedPolicy
+from .rollouts import rollout
+from .stats import mean_and_spread, mean_by_group
+
+
+def fraction_of_optimal(traj, optimal: np.ndarray, horizon: int) -> np.ndarray:
+    """``[n_runs, n_episodes]`` each run's return per episode as a fraction of its goal's optimum
+    (runs lay the goals out goal-minor, ``optimal [n_goals]`` repeated)."""
+    return episode_returns(traj.rewards, horizon) / np.tile(optimal, len(traj.rewards) // len(optimal))[:, None]
+
+
+# --- Probe 2: search before the first reward ---------------------------------------------------
+
+
+def search_stats(traj, horizon: int, window: int, groups: np.ndarray | None = None) -> tuple[tuple, tuple]:
+    """``((mean, std) episode of the first reward, (mean, std) cross-episode novelty)``: runs
+    never rewarded count as one episode past the end; novelty (:func:`adlib.behaviour.cross_episode_novelty`)
+    is averaged over the episodes before the first reward, a run rewarded in episode 1 or 2 left
+    out. With ``groups [n_runs]`` (AD's training seed of each run) the spread is over groups,
+    else over runs."""
+    returns = episode_returns(traj.rewards, horizon)
+    first = first_success_episodes(returns[:, None, :])[:, 0]
+    novelty = cross_episode_novelty(traj.observations, horizon, window, first)
+    first = np.where(np.isfinite(first), first, returns.shape[1] + 1)
+    if groups is not None:
+        return mean_and_spread(mean_by_group(first, groups)), mean_and_spread(mean_by_group(novelty, groups))
+    return mean_and_spread(first), mean_and_spread(novelty[np.isfinite(novelty)])
+
+
+# --- Probe 3: a made-up rewarded episode --------------------------------------------------------
+
+
+def prompted_visits(room, make_agents: dict, prompt, goals: np.ndarray, decoys: np.ndarray, n_runs: int, size: int, horizon: int,
+                    n_episodes: int, seed: int) -> dict:
+    """Each agent acts ``n_episodes`` episodes after one prompt episode (``(observations,
+    actions, rewards)`` per goal, tiled over ``n_runs``); ``make_agents``: name -> a function
+    making the agent (an :class:`~adlib.in_context.InContextPolicy` is prompted through its
+    context, a scripted agent lives the prompt). Per agent: ``decoy`` and ``goal`` ``[runs x
+    goals, n_episodes]`` whether each episode stepped on that cell, and ``paths`` (each
+    episode's cells, start to end)."""
+    tiled = tuple(np.tile(x, (n_runs, 1)) for x in prompt)
+    out = {}
+    for name, make in make_agents.items():
+        agent = make()
+        policy = PromptedPolicy(agent, *tiled) if isinstance(agent, InContextPolicy) else agents.PromptedAgent(agent, tiled, size)
+        traj = rollout(room, policy, n_episodes * horizon, seed=seed)
+        cells = cells_after_moves(traj.observations, traj.actions, size).reshape(len(traj.observations), n_episodes, horizon)
+        visited = lambda target: (cells == np.tile(target, n_runs)[:, None, None]).any(axis=2)  # noqa: E731
+        paths = np.concatenate([traj.observations.reshape(cells.shape), cells[:, :, -1:]], axis=2)
+        out[name] = {"decoy": visited(decoys), "goal": visited(goals), "paths": paths}
+    return out
+
+
+# --- Probe 4: the goal moves -------------------------------------------------------------------
+
+
+def moving_room(first_goals: np.ndarray, second_goals: np.ndarray, copies: int, move_after: int, size: int, horizon: int):
+    """Each goal ``copies`` times; the goal moves from ``first_goals`` to ``second_goals`` (cells)
+    after ``move_after`` episodes."""
+    first, second = (np.stack(np.divmod(np.tile(g, copies), size), axis=1) for g in (first_goals, second_goals))
+    return MovingGoalDarkRoom(first, second, move_after, size, horizon)
+
+
+def goal_move_stats(traj, first_goals: np.ndarray, size: int, horizon: int, move_after: int, after_move: int, n_groups: int) -> dict:
+    """Per group (consecutive blocks of runs), over the runs rewarded at the first goal G1 in the
+    last episode before the move (they had G1 to let go of): ``skip_g1``, the episodes after the
+    move until an episode that does not step on G1, and ``find_g2``, until the first reward at G2
+    (runs that never do count as ``after_move + 1``), each ``(mean, std over groups)``;
+    ``held_g1``: the share of runs rewarded at G1 before the move."""
+    total = move_after + after_move
+    cells = cells_after_moves(traj.observations, traj.actions, size).reshape(len(traj.observations), total, horizon)[:, move_after:]
+    on_g1 = (cells == np.tile(first_goals, len(traj.observations) // len(first_goals))[:, None, None]).any(axis=2)
+    skips = np.where((~on_g1).any(axis=1), (~on_g1).argmax(axis=1) + 1, after_move + 1).astype(float)
+    returns = episode_returns(traj.rewards, horizon)
+    paid = returns[:, move_after:] > 0
+    found = np.where(paid.any(axis=1), paid.argmax(axis=1) + 1, after_move + 1).astype(float)
+    held = returns[:, move_after - 1] > 0
+    split = np.array_split(np.arange(len(skips)), n_groups)
+    over_held = lambda v: mean_and_spread([v[i][held[i]].mean() if held[i].any() else np.nan for i in split])  # noqa: E731
+    return {"skip_g1": over_held(skips), "find_g2": over_held(found), "held_g1": float(held.mean())}
+
+
+# --- Probe 5: inside the model -----------------------------------------------------------------
+
+
+def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000):
+    """The decisions the masking probe asks about: the first step of an episode (on the start
+    cell, not on the goal) whose ``window``-step context holds exactly one rewarded episode.
+    Returns ``[n, 4]`` rows of (run, step, the rewarded episode, an unrewarded one in the window),
+    at most ``limit``, in a random order. Raises ``RuntimeError`` when there is none."""
+    per_window = window // horizon
+    returns = episode_returns(traj.rewards, horizon)
+    found = []
+    for k in range(per_window, returns.shape[1]):
+        paid = returns[:, k - per_window:k] > 0
+        one = paid.sum(axis=1) == 1
+        for i in np.flatnonzero(one & (goal_of_run != traj.observations[:, k * horizon])):
+            paid_episode = k - per_window + int(paid[i].argmax())
+            unpaid = [e for e in range(k - per_window, k) if e != paid_episode]
+            found.append((i, k * horizon, paid_episode, unpaid[rng.integers(len(unpaid))]))
+    if not found:
+        raise RuntimeError("no moment with exactly one rewarded episode in AD's window: run more episodes")
+    found = np.array(found)
+    return found[rng.permutation(len(found))[:limit]]
+
+
+def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_of_run: np.ndarray, size: int, horizon: int,
+            window: int, start_action: int, seed: int) -> dict:
+    """How strongly AD (each context read by the training seed that lived it: ``models[g]``)
+    and the scripted agents move toward a target at ``decisions`` (:func:`one_reward_decisions`),
+    with the window intact, with the rewarded episode hidden (AD: its tokens masked from
+    attention; scripted agents: the episode removed from what they lived), with an unrewarded
+    episode hidden, and with the rewarded episode patched into a made-up rewarded walk to the
+    goal's mirror image (toward that decoy, and toward the goal). The reward carried by the
+    decision's own token is set to 0 everywhere (no mask can hide it). Returns ``{condition:
+    {"AD" | "copy" | "search": (mean, std over training seeds)}}`` plus ``"chance"``."""
+    rows, at, paid, unpaid = decisions.T
+    member = groups[rows]
+    per_seed = lambda v: mean_by_group(v, member)  # noqa: E731
+    start_cells = traj.observations[rows, at]
+    real = tuple(x[rows].copy() for x in (traj.observations, traj.actions, traj.rewards))
+    real[2][np.arange(len(rows)), at - 1] = 0
+    goals = goal_of_run[rows]
+    decoys = interventions.mirror_cells(goals, size)
+    patched = tuple(x.copy() for x in real)
+    columns = paid[:, None] * horizon + np.arange(horizon)[None, :]
+    for array, part in zip(patched, interventions.scripted_episodes(decoys, size, horizon, rewarded=True, seed=seed)):
+        np.put_along_axis(array, columns, part, axis=1)
+    patched[2][np.arange(len(rows)), at - 1] = 0
+
+    def ad_moves(steps, hidden=None):
+        obs, act, rew = interventions.contexts(*steps, at, window, start_action)
+        probs = np.zeros((len(rows), 5))
+        for g, model in enumerate(models):
+            pick = member == g
+            probs[pick] = interventions.action_probabilities(model, obs[pick], act[pick], rew[pick], None if hidden is None else hidden[pick])
+        return probs
+
+    def scripted_moves(make_agent, steps, drop=None):
+        keep = np.arange(window)[None, :] + (at - window)[:, None]  # [n, window] the window's steps
+        if drop is not None:
+            keep = keep[(keep // horizon) != drop[:, None]].reshape(len(rows), -1)
+        agent = agents.PromptedAgent(make_agent(), tuple(np.take_along_axis(x, keep, axis=1) for x in steps), size)
+        agent.reset(len(rows), np.random.default_rng(seed + 1600))
+        return np.eye(5)[agent.act(start_cells)]
+
+    def all_three(steps, hidden=None, drop=None):
+        return {"AD": ad_moves(steps, hidden), "copy": scripted_moves(lambda: agents.CopyAgent(size, window), steps, drop),
+                "search": scripted_moves(lambda: agents.SearchThenReturn(size), steps, drop)}
+
+    toward = lambda moves, targets: per_seed((moves * sources.useful_moves(start_cells, targets, size)).sum(axis=1))  # noqa: E731
+    decisions_by = {
+        "intact": all_three(real),
+        "rewarded episode hidden": all_three(real, interventions.episode_tokens(at, window, horizon, paid), paid),
+        "an unrewarded episode hidden": all_three(real, interventions.episode_tokens(at, window, horizon, unpaid), unpaid),
+    }
+    patched_moves = all_three(patched)
+    aims = {condition: {who: toward(m, goals) for who, m in by.items()} for condition, by in decisions_by.items()}
+    aims["patched: toward the decoy"] = {who: toward(m, decoys) for who, m in patched_moves.items()}
+    aims["patched: toward the goal"] = {who: toward(m, goals) for who, m in patched_moves.items()}
+    out = {condition: {who: mean_and_spread(v) for who, v in by.items()} for condition, by in aims.items()}
+    chance = mean_and_spread(per_seed(sources.useful_moves(start_cells, goals, size).mean(axis=1)))
+    out["chance"] = {who: chance for who in ("AD", "copy", "search")}
+    return out
+
+
+def linear_probes(models: list, traj, groups: np.ndarray, goal_of_run: np.ndarray, fit_goals: np.ndarray, size: int, horizon: int,
+                  window: int, n_episodes: int, start_action: int, rng: np.random.Generator, per_seed: int = 1500) -> dict:
+    """R² of ridge read-outs of the residual stream at the first step of an episode, per layer
+    (the embedding first), one read-out per training seed (``models[g]``, on its own runs): the
+    goal's row and column where a reward is in view, and whether one is. Fit on contexts from
+    ``fit_goals``, scored on the other goals. ``{name: [n_seeds, n_layers + 1]}``."""
+    at_steps = np.arange(window // horizon, n_episodes) * horizon
+    probes = {"goal row": [], "goal column": [], "reward in view": []}
+    for g, model in enumerate(models):
+        runs = np.flatnonzero(groups == g)
+        pick_runs = runs[rng.integers(0, len(runs), per_seed)]
+        pick_at = at_steps[rng.integers(0, len(at_steps), len(pick_runs))]
+        obs, act, rew = interventions.contexts(*(x[pick_runs] for x in (traj.observations, traj.actions, traj.rewards)), pick_at, window,
+                                               start_action)
+        in_view = rew.sum(axis=1) > 0
+        goal_rc = np.stack(np.divmod(goal_of_run[pick_runs], size), axis=1)
+        fit = np.isin(goal_of_run[pick_runs], fit_goals)
+        train, test = fit & in_view, ~fit & in_view  # the goal can only be read where a reward shows it
+        streams = interventions.residual_streams(model, obs, act, rew)
+        probes["goal row"].append([interventions.ridge_probe(x[train], goal_rc[train, 0], x[test], goal_rc[test, 0]) for x in streams])
+        probes["goal column"].append([interventions.ridge_probe(x[train], goal_rc[train, 1], x[test], goal_rc[test, 1]) for x in streams])
+        probes["reward in view"].append([interventions.ridge_probe(x[fit], in_view[fit], x[~fit], in_view[~fit]) for x in streams])
+    return {name: np.array(v) for name, v in probes.items()}
