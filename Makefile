@@ -3,6 +3,7 @@
 #   make test   unit tests + notebooks at small scale (papermill via tests/, nbval-lax)
 #   make weights  train the shipped weights (weights/) that are missing or stale; CHAPTER=05_harder_dark_rooms limits it
 #   make book-from-scratch  ignore the shipped weights: train every run into a fresh cache, then build the book
+#                           (RESUME=1: keep the runs a stopped one trained)
 #   make bench  run benchmarks/benchmark.py
 #   make clean  remove build outputs, results, caches and vendored JS
 
@@ -80,9 +81,11 @@ weights: $(STAMP)
 # The book with no shipped weights and no trained model in the cache: every run is trained first, outside
 # the notebooks (the code `make weights` runs, into the cache's emptied runs/ folder), so that no notebook
 # cell waits on training. Datasets and rollouts stay cached (keyed by the code, the weights and the seeds).
+# RESUME=1 keeps the runs a stopped `make book-from-scratch` already trained (and resumes a cut-off one
+# from its snapshot), so that the measurement can be made in parts and the parts summed.
 book-from-scratch: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); \
-	  ADLIB_SHIPPED_WEIGHTS=0 $(PY) -c "from adlib.run_store import train_book_runs; train_book_runs()"; \
+	  ADLIB_SHIPPED_WEIGHTS=0 $(PY) -c "from adlib.run_store import train_book_runs; train_book_runs(fresh=$(if $(RESUME),False,True))"; \
 	  echo "make book-from-scratch: training took $$(( $$(date +%s) - start )) s"; \
 	  ADLIB_SHIPPED_WEIGHTS=0 $(MAKE) --no-print-directory book; \
 	  echo "make book-from-scratch: $$(( $$(date +%s) - start )) s in all"
