@@ -378,10 +378,10 @@ CLAIMS = (
     ClaimRule("paper", "Dark Room Hard: AD learns in context on held-out goals", "05_harder_dark_rooms",
         "chapter 5's rule: reproduced when AD's last-10 success is ≥ 0.7, above its first 10 episodes and above ED and "
         "random, each by > 2 std; partly when all but the 0.7 bar hold", harder_room("hard", "success rate"),
-        caveat="a model about a twentieth of the paper's, trained on a CPU"),
+        caveat="a model about a sixteenth of the paper's size, trained on a CPU"),
     ClaimRule("paper", "Dark Key-to-Door: AD learns in context on held-out (key, door) pairs", "05_harder_dark_rooms",
         "chapter 5's rule: as for Dark Room Hard, with a bar of 1.4 of the optimal 2",
-        harder_room("key_to_door", "return (of 2)"), caveat="a model about a twentieth of the paper's, trained on a CPU"),
+        harder_room("key_to_door", "return (of 2)"), caveat="a model about a sixteenth of the paper's size, trained on a CPU"),
     ClaimRule("paper", "Watermaze (3-D pixels): AD learns in context", "—",
               "needs DMLab and a GPU-scale budget; not attempted on a CPU", None),
     ClaimRule("1a3orn", "AD distilled from optimistic greedy learns in context on fresh bandits", "01_bandit",
