@@ -9,6 +9,7 @@ scripted agent's runs.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from . import agents, interventions, sources
@@ -16,6 +17,7 @@ from .behaviour import cross_episode_novelty, first_success_episodes
 from .envs import MovingGoalDarkRoom, cells_after_moves
 from .grid_evaluation import episode_returns
 from .in_context import InContextPolicy, PromptedPolicy
+from .plotting import color_for, plot_curve
 from .rollouts import rollout
 from .stats import mean_and_spread, mean_by_group
 
@@ -42,6 +44,25 @@ def search_stats(traj, horizon: int, window: int, groups: np.ndarray | None = No
     if groups is not None:
         return mean_and_spread(mean_by_group(first, groups)), mean_and_spread(mean_by_group(novelty, groups))
     return mean_and_spread(first), mean_and_spread(novelty[np.isfinite(novelty)])
+
+
+def hard_room_search(model, experiment, n_eval_seeds: int, n_episodes: int, seed: int) -> dict:
+    """Probe 2 in Dark Room Hard (``experiment``: chapter 5's settings; ``model``: its AD seeds
+    stacked): :func:`search_stats` of AD, the two copy agents, search-then-return, random and the
+    source learning from scratch, each on every held-out goal ``n_eval_seeds`` times per member."""
+    from .data import darkroom_source
+    from .envs import DarkRoomEnv
+
+    H, size, horizon, window = experiment, experiment.hard_size, experiment.hard_horizon, experiment.hard_model.context_len
+    goals = np.array(H.hard_test_goals)
+    cells = np.stack(np.divmod(np.tile(goals, model.n_members * n_eval_seeds), size), axis=1)
+    room = DarkRoomEnv(cells, size, horizon, hard=True)
+    groups = np.repeat(np.arange(model.n_members), n_eval_seeds * len(goals))
+    members = {"AD": InContextPolicy(model), "copy agent (random)": agents.CopyAgent(size, window, "random"),
+               "copy agent (novel)": agents.CopyAgent(size, window, "novel"), "search-then-return": agents.SearchThenReturn(size),
+               "random": sources.RandomPolicy(5), "source": darkroom_source(H.hard_source, goals=cells)}
+    return {name: search_stats(rollout(room, agent, n_episodes * horizon, seed=seed), horizon, window, groups if name == "AD" else None)
+            for name, agent in members.items()}
 
 
 # --- Probe 3: a made-up rewarded episode --------------------------------------------------------
@@ -204,3 +225,103 @@ def linear_probes(models: list, traj, groups: np.ndarray, goal_of_run: np.ndarra
         probes["goal column"].append([interventions.ridge_probe(x[train], goal_rc[train, 1], x[test], goal_rc[test, 1]) for x in streams])
         probes["reward in view"].append([interventions.ridge_probe(x[fit], in_view[fit], x[~fit], in_view[~fit]) for x in streams])
     return {name: np.array(v) for name, v in probes.items()}
+
+
+# --- The chapter's figures ------------------------------------------------------------------
+
+
+def plot_search(search: dict, names: list):
+    """Figure 6.2: per room (``{room: {agent: (first reward, novelty)}}``), the episode of the
+    first reward and the cross-episode novelty of each agent in ``names`` (mean ± std). Returns the figure."""
+    fig, axes = plt.subplots(1, 2 * len(search), figsize=(13, 3.6), layout="constrained")
+    for col, (room, by_agent) in enumerate(search.items()):
+        for row, what in enumerate(("episode of the first reward", "cross-episode novelty")):
+            ax, values = axes[2 * col + row], [by_agent[n][row] for n in names]
+            ax.bar(range(len(names)), [v[0] for v in values], yerr=[v[1] for v in values], capsize=3, color=[color_for(n) for n in names])
+            ax.set_xticks(range(len(names)), [n.replace("copy agent ", "copy ") for n in names], rotation=45, ha="right", fontsize="small")
+            ax.set_title(f"{room}:\n{what}", fontsize="medium")
+            ax.set_ylim(0, 1 if row == 1 else None)
+    return fig
+
+
+def plot_goal_move(moves: dict, windows):
+    """Figure 6.5: episodes after the move until an episode skips G1 (left) and until the first
+    reward at G2 (right), against the context window, for AD and the copy agent (``moves[name,
+    window]``); search-then-return (``moves["search-then-return", None]``) as a line."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for ax, (key, label) in zip(axes, (("skip_g1", "episodes until it first skips G1"), ("find_g2", "episodes until its first reward at G2"))):
+        for name in ("AD", "copy agent (random)"):
+            values = [moves[name, w][key] for w in windows]
+            ax.errorbar(windows, [v[0] for v in values], yerr=[v[1] for v in values], marker="o", capsize=3, label=name, color=color_for(name))
+        ax.axhline(moves["search-then-return", None][key][0], color=color_for("search-then-return"), linestyle="--", label="search-then-return")
+        ax.set(xlabel="context window (episodes)", ylabel=label, xticks=list(windows), title=label)
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+MASKING_CONDITIONS = ("intact", "rewarded episode hidden", "an unrewarded episode hidden", "patched: toward the decoy", "patched: toward the goal")
+
+
+def plot_masking(masking: dict, linear: dict, n_layers: int):
+    """Figure 6.6: each agent's aim under each condition of :func:`masking` (top, with chance
+    dotted) and the R² of :func:`linear_probes` by layer (bottom; grey: measures, not methods)."""
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [1.5, 1]}, layout="constrained")
+    y = np.arange(len(MASKING_CONDITIONS))[::-1]
+    for j, (key, name) in enumerate({"AD": "AD", "copy": "copy agent (random)", "search": "search-then-return"}.items()):
+        values = [masking[c][key] for c in MASKING_CONDITIONS]
+        ax.barh(y + (1 - j) * 0.27, [v[0] for v in values], 0.27, xerr=[v[1] for v in values], capsize=2, color=color_for(name), label=name)
+    ax.axvline(masking["chance"]["AD"][0], color=color_for("random"), linestyle=":", label="chance")
+    ax.set_yticks(y, MASKING_CONDITIONS)
+    ax.set(xlim=(0, 1.05), xlabel="share of moves toward the target (AD: probability)", title="Aim with one rewarded episode in view")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
+    layers = np.arange(n_layers + 1)
+    for (name, r2), style in zip(linear.items(), ("-", "--", ":")):
+        bx.errorbar(layers, r2.mean(axis=0), yerr=r2.std(axis=0, ddof=1) if len(r2) > 1 else None, marker="o", capsize=3, color="#444444",
+                    linestyle=style, label=name)
+    bx.set(xticks=layers, xticklabels=["embedding"] + [f"after block {i}" for i in range(1, n_layers + 1)], ylabel="R² on held-out goals",
+           ylim=(min(-0.1, float(min(v.mean(axis=0).min() for v in linear.values()))), 1), title="Linear probes")
+    bx.legend(fontsize="small")
+    return fig
+
+
+def plot_shifts(scores: dict, methods, labels):
+    """Figure 6.8: % best arm over steps 91-100 per reward transform (``labels``), one bar per
+    method (``scores[method, label]`` = (mean, std over groups)), random's 10% dotted."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for j, m in enumerate(methods):
+        values = [scores[m, t] for t in labels]
+        ax.bar(np.arange(len(labels)) + (j - (len(methods) - 1) / 2) * 0.2, [v[0] for v in values], 0.2, yerr=[v[1] for v in values],
+               capsize=2, label=m, color=color_for(m))
+    ax.axhline(10, color=color_for("random"), linestyle=":", label="random (10%)")
+    ax.set_xticks(np.arange(len(labels)), [f"shift {t}" if t != "negated" else t for t in labels])
+    ax.set(ylabel="% best arm, steps 91–100", ylim=(0, 100), title="Bandits with shifted or negated rewards")
+    ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
+def plot_agreement(return_curves: dict, agreement: dict):
+    """Figure 6.1: return per episode as a fraction of optimal for AD and the other agents (left),
+    and AD's agreement with the heuristic's step toward the rewarded cell beside chance (right)."""
+    from .room_figures import plot_fraction_of_optimal
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]}, layout="constrained")
+    plot_fraction_of_optimal(ax, return_curves, legend=False)
+    ax.legend(fontsize="small", loc="lower right")
+    ax.set_title("Held-out goals: AD and the scripted agents")
+    bars = {"AD\n(actions)": agreement["agree"], "AD\n(probability)": agreement["mass"], "chance": agreement["chance"]}
+    bx.bar(list(bars), [v[0] for v in bars.values()], yerr=[v[1] for v in bars.values()], capsize=4,
+           color=[color_for("AD"), color_for("AD (early)"), color_for("random")])
+    bx.set(ylim=(0, 1), ylabel="share of steps", title="Steps toward the rewarded cell")
+    return fig
+
+
+def plot_key_door(evaluations: dict, n_episodes: int):
+    """Figure 6.7: return per episode in Key-to-Door (``{agent: GridEvaluation}``, mean ± std over
+    units), with the key-only return of 1 dotted."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for name, ev in evaluations.items():
+        plot_curve(ax, ev.per_unit(ev.returns.mean(axis=1)), name, x=np.arange(1, n_episodes + 1), bounds=(0, 2))
+    ax.axhline(1, color="k", linestyle=":", linewidth=1, label="key only (1)")
+    ax.set(xlabel="episode", ylabel="return (optimal 2)", ylim=(0, 2.05), title="Dark Key-to-Door, held-out pairs")
+    ax.legend(fontsize="small")
+    return fig

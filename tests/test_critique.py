@@ -345,3 +345,28 @@ def test_goal_move_stats_counts_episodes_until_the_old_goal_is_left():
     traj = SimpleNamespace(observations=observations, actions=actions, rewards=rewards)
     stats_ = goal_move_stats(traj, np.array([0]), size=3, horizon=2, move_after=2, after_move=3, n_groups=1)
     assert stats_["skip_g1"][0] == 3.0 and stats_["find_g2"][0] == 4.0 and stats_["held_g1"] == 1.0
+
+
+def test_probe_figures_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adlib import probes
+
+    names = ["AD", "copy agent (random)", "search-then-return"]
+    search = {room: {n: ((float(i + 2), 1.0), (0.5, 0.1)) for i, n in enumerate(names)} for room in ("Dark Room", "Dark Room Hard")}
+    assert len(probes.plot_search(search, names).axes) == 4
+    moves = {(n, w): {"skip_g1": (w + 1.0, 0.2), "find_g2": (w + 5.0, 0.5)} for n in ("AD", "copy agent (random)") for w in (1, 2, 4)}
+    moves["search-then-return", None] = {"skip_g1": (2.0, 0.0), "find_g2": (3.0, 0.0)}
+    left = probes.plot_goal_move(moves, (1, 2, 4)).axes[0]
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["search-then-return", "AD", "copy agent (random)"]
+    masking = {c: {k: (0.5, 0.1) for k in ("AD", "copy", "search")} for c in probes.MASKING_CONDITIONS + ("chance",)}
+    linear = {name: np.full((3, 3), 0.4) for name in ("goal row", "goal column", "reward in view")}
+    top = probes.plot_masking(masking, linear, n_layers=2).axes[0]
+    assert [t.get_text() for t in top.get_yticklabels()] == list(probes.MASKING_CONDITIONS)
+    scores = {(m, t): (50.0, 2.0) for m in ("AD (Thompson data)", "UCB1") for t in ("+0", "+2", "negated")}
+    ax = probes.plot_shifts(scores, ["AD (Thompson data)", "UCB1"], ["+0", "+2", "negated"]).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["shift +0", "shift +2", "negated"]
+    plt.close("all")
