@@ -40,12 +40,16 @@ def step_counts(values) -> str:
     words = [f"{v:,.0f}" for v in sorted(v for v in values if reached(v))] + ["never" for v in values if not reached(v)]
     if not words:
         raise ValueError("step_counts needs at least one value")
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return _listed(words)
 
 
 def joined(values, digits: int = 2) -> str:
     """Numbers as words in a sentence: ``[0.46, 1.14, 1.93]`` -> ``"0.46, 1.14 and 1.93"``."""
-    words = [f"{float(v):.{digits}f}" for v in values]
+    return _listed([f"{float(v):.{digits}f}" for v in values])
+
+
+def _listed(words: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .artifacts import REPO_ROOT, to_jsonable
 from .model import ADConfig
+from .report import markdown_table
 
 TRIALS_DIR = REPO_ROOT / "trials"
 """The committed trial records, one JSON-lines file per chapter."""
@@ -159,8 +160,7 @@ def room_report(records: list[dict], room: str, number: int, n_validation: int, 
              f"{unit} over the first and last {chosen.get('window_episodes', 10)} of {eval_episodes} episodes"
              + (" (and how often the door was opened after the key in the last ones)" if room != "hard" else "") + ". "
              + (f"The same in every trial: {', '.join(f'{k} {v}' for k, v in shared.items())}. " if shared else "")
-             + "In bold: the rule's pick.\n\n" + "\n".join(
-                 ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]))
+             + "In bold: the rule's pick.\n\n" + markdown_table(header, rows))
     used = matches(chosen, training_tasks * per_task, model, train)
     scored = select(records, room)
     best = max(scored, key=lambda r: r["last"])
