@@ -288,29 +288,57 @@ def ed_explores_less(r):
     return text, REPRODUCED if fewer and fixed else PARTLY if fewer or fixed else NOT_REPRODUCED
 
 
+def critique_positions(r) -> dict:
+    """Where AD lies on chapter 6's probes, from the chapter's record: on the line from H_copy's
+    scripted agent (0) to H_RL's (1) (:func:`place_between`). ``search`` and ``novelty``: Dark Room
+    Hard's first reward and cross-episode novelty; ``decoy``: visits to the decoy in episodes 2-3;
+    ``move``: how the time to leave a moved goal grows with the window (NaN when the copy agent's
+    own slope is under 0.1); ``masking_loss``: each agent's share of its above-chance aim lost when
+    the rewarded episode is hidden (NaN when its aim is within 0.05 of chance), ``separable``
+    (the scripted agents' losses at least 10 points apart) and ``masking``; ``shift``: the share of
+    its shift-0 best-arm rate each method keeps at +2 and -2, AD placed from win-stay/lose-shift to
+    UCB1."""
+    m = lambda v: mean_std(v)[0]  # noqa: E731
+    hard = r["search"]["Dark Room Hard"]
+    between = lambda key, measure: place_between(*(m(hard[name][measure]) for name in key))  # noqa: E731
+    agents = ("AD", "copy agent (random)", "search-then-return")
+    decoy = r["decoy"]["visits_episodes_2_3"]
+    slopes = r["goal_move_slopes"]
+    aim = {c: {k: m(r["masking"][c][k]) for k in ("AD", "copy", "search")} for c in ("intact", "rewarded episode hidden")}
+    chance = m(r["masking"]["chance"]["AD"])
+    loss = {k: (aim["intact"][k] - aim["rewarded episode hidden"][k]) / (aim["intact"][k] - chance)
+            if aim["intact"][k] - chance >= 0.05 else float("nan") for k in ("AD", "copy", "search")}
+    separable = bool(all(np.isfinite(v) for v in loss.values()) and abs(loss["copy"] - loss["search"]) >= 0.1)
+    bandit = {(name, shift): m(r["bandit_pct_best_arm_91_100"][f"{full}, {shift}"]) for name, full in (
+        ("ad", "AD (Thompson data)"), ("wsls", "win-stay/lose-shift"), ("ucb", "UCB1")) for shift in ("+0", "+2", "-2")}
+    kept = lambda name, shift: bandit[name, shift] / max(bandit[name, "+0"], 1e-9)  # noqa: E731
+    return {
+        "search": between(agents, "first_reward_episode"), "novelty": between(agents, "novelty"),
+        "decoy": place_between(*(m(decoy[name]) for name in agents)),
+        "move": place_between(slopes["ad"], slopes["copy"], 0.0) if abs(slopes["copy"]) >= 0.1 else float("nan"),
+        "masking_loss": loss, "separable": separable,
+        "masking": place_between(loss["AD"], loss["copy"], loss["search"]) if separable else float("nan"),
+        "shift": {shift: place_between(kept("ad", shift), kept("wsls", shift), kept("ucb", shift)) for shift in ("+2", "-2")},
+        "bandit_best_arm": bandit,
+    }
+
+
 def critique_rows(r) -> list[dict]:
     """Chapter 6's verdict table from its record: for each probe, what H_copy and H_RL predict
     (their scripted agents' measured results), what AD did, and the hypothesis it supports
-    (:func:`place_between` and :func:`supported`, with the special rules chapter 6 states)."""
+    (:func:`critique_positions` and :func:`supported`, with the special rules chapter 6 states)."""
     way = lambda p: f"{p:.0%} of the way from H_copy to H_RL"  # noqa: E731
     m = lambda v: mean_std(v)[0]  # noqa: E731
+    at = critique_positions(r)
     agree, chance = m(r["agreement"]["agree"]), m(r["agreement"]["chance"])
     hard = {name: m(v["first_reward_episode"]) for name, v in r["search"]["Dark Room Hard"].items()}
-    search = place_between(hard["AD"], hard["copy agent (random)"], hard["search-then-return"])
+    search, decoy_at, move_at, mask_at, shift_at = at["search"], at["decoy"], at["move"], at["masking"], at["shift"]
     decoy = {name: m(v) for name, v in r["decoy"]["visits_episodes_2_3"].items()}
-    decoy_at = place_between(decoy["AD"], decoy["copy agent (random)"], decoy["search-then-return"])
-    slopes = r["goal_move_slopes"]
-    move_at = place_between(slopes["ad"], slopes["copy"], 0.0) if abs(slopes["copy"]) >= 0.1 else float("nan")
-    loss = r["masking_loss"]
-    separable = all(np.isfinite(v) for v in loss.values()) and abs(loss["copy"] - loss["search"]) >= 0.1
-    mask_at = place_between(loss["AD"], loss["copy"], loss["search"]) if separable else float("nan")
+    slopes, loss, separable = r["goal_move_slopes"], at["masking_loss"], at["separable"]
     aim = {c: m(r["masking"][c]["AD"]) for c in ("intact", "rewarded episode hidden")}
     kd = r["key_to_door"]["AD (trained on Dark Room)"]
     key, door = kd["last_10_key_rate"], kd["last_10_door_rate"]
-    bandit = {(name, shift): m(r["bandit_pct_best_arm_91_100"][f"{full}, {shift}"]) for name, full in (
-        ("ad", "AD (Thompson data)"), ("wsls", "win-stay/lose-shift"), ("ucb", "UCB1")) for shift in ("+0", "+2", "-2")}
-    kept = lambda name, shift: bandit[name, shift] / max(bandit[name, "+0"], 1e-9)  # noqa: E731  share of its shift-0 level kept
-    shift_at = {shift: place_between(kept("ad", shift), kept("wsls", shift), kept("ucb", shift)) for shift in ("+2", "-2")}
+    bandit = at["bandit_best_arm"]
     shift_support = {shift: supported(p) for shift, p in shift_at.items()}
     pct = lambda name, shift: f"{bandit[name, shift]:.0f}%"  # noqa: E731
     return [

@@ -307,12 +307,14 @@ def critique_record(ad_first=30.0, ad_decoy=0.9, ad_slope=1.0, ad_loss=0.95, doo
     bandit = {"AD (Thompson data)": ad_shift, "win-stay/lose-shift": (40.0, 15.0, 10.0), "UCB1": (70.0, 70.0, 70.0)}
     return {
         "agreement": {"agree": ms(0.8), "chance": ms(0.3)},
-        "search": {"Dark Room Hard": {"AD": {"first_reward_episode": ms(ad_first)}, "copy agent (random)": {"first_reward_episode": ms(30.0)},
-                                      "search-then-return": {"first_reward_episode": ms(10.0)}}},
+        "search": {"Dark Room Hard": {"AD": {"first_reward_episode": ms(ad_first), "novelty": ms(0.5)},
+                                      "copy agent (random)": {"first_reward_episode": ms(30.0), "novelty": ms(0.4)},
+                                      "search-then-return": {"first_reward_episode": ms(10.0), "novelty": ms(0.9)}}},
         "decoy": {"visits_episodes_2_3": {"AD": ms(ad_decoy), "copy agent (random)": ms(1.0), "search-then-return": ms(0.0)}},
         "goal_move_slopes": {"ad": ad_slope, "copy": 1.0}, "goal_move": {"search-then-return": {"skip_g1": ms(1.0)}},
-        "masking_loss": {"AD": ad_loss, "copy": 1.0, "search": 0.5},
-        "masking": {"intact": {"AD": ms(0.6)}, "rewarded episode hidden": {"AD": ms(0.3)}},
+        # Aim 1.0 intact, chance 0: the share of aim each agent loses is 1 minus its aim with the rewarded episode hidden.
+        "masking": {"intact": {k: ms(1.0) for k in ("AD", "copy", "search")}, "chance": {"AD": ms(0.0)},
+                    "rewarded episode hidden": {"AD": ms(1.0 - ad_loss), "copy": ms(0.0), "search": ms(0.5)}},
         "key_to_door": {"AD (trained on Dark Room)": {"last_10_return": ms(1.0), "last_10_key_rate": key, "last_10_door_rate": door}},
         "bandit_pct_best_arm_91_100": {f"{name}, {shift}": ms(v) for name, values in bandit.items() for shift, v in zip(("+0", "+2", "-2"), values)},
     }
@@ -327,9 +329,12 @@ def test_critique_rows_place_ad_between_the_scripted_agents():
     assert {r["supports"] for r in verdicts.critique_rows(learner)[1:]} == {"H_RL"}
     split = critique_record(ad_shift=(60.0, 60.0, 20.0))  # keeps its level at +2, collapses at -2: the directions disagree
     assert verdicts.critique_rows(split)[6]["supports"] == "neither"
-    same = critique_record()
-    same["masking_loss"] = {"AD": 0.9, "copy": 1.0, "search": 0.95}  # the scripted agents cannot be told apart
+    same = critique_record(ad_loss=0.9)
+    same["masking"]["rewarded episode hidden"]["search"] = {"mean": 0.05, "std": 0.0}  # it loses 95%, the copy agent 100%: not separable
     assert verdicts.critique_rows(same)[4]["supports"] == "both"
+    at = verdicts.critique_positions(critique_record())
+    assert at["masking_loss"] == pytest.approx({"AD": 0.95, "copy": 1.0, "search": 0.5}) and at["separable"]
+    assert at["search"] == 0.0 and at["novelty"] == pytest.approx(0.2) and at["decoy"] == pytest.approx(0.1)
 
 
 def test_goal_move_stats_counts_episodes_until_the_old_goal_is_left():
