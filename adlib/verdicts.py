@@ -71,6 +71,8 @@ class Claim:
     """How the verdict follows from the number."""
     caveat: str = ""
     """What to keep in mind when reading the verdict."""
+    where: str = ""
+    """Where the claim is made: the paper's figure, or the part of the post ("" where not pinned down)."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,17 @@ class ClaimRule:
     """``measure(record) -> (number in words, verdict)``; None for a claim no chapter tests yet."""
     caveat: str = ""
     """What to keep in mind when reading the verdict (not a result: the same in every build)."""
+    where: str = ""
+    """Where the claim is made: the paper's figure, or the part of the post ("" where not pinned down)."""
 
     def score(self, record: dict | None) -> Claim:
         """This claim's row for a chapter record (None: the chapter is not in this build)."""
         if self.measure is None:
-            return Claim(self.who, self.claim, self.chapter, "—", NOT_ATTEMPTED, self.rule, self.caveat)
+            return Claim(self.who, self.claim, self.chapter, "—", NOT_ATTEMPTED, self.rule, self.caveat, self.where)
         if record is None:
-            return Claim(self.who, self.claim, self.chapter, "—", NOT_IN_BUILD, self.rule, self.caveat)
+            return Claim(self.who, self.claim, self.chapter, "—", NOT_IN_BUILD, self.rule, self.caveat, self.where)
         number, verdict = self.measure(record)
-        return Claim(self.who, self.claim, self.chapter, number, verdict, self.rule, self.caveat)
+        return Claim(self.who, self.claim, self.chapter, number, verdict, self.rule, self.caveat, self.where)
 
 
 def darkroom_in_context(r):
@@ -385,53 +389,59 @@ def copy_or_rl(r):
 CLAIMS = (
     ClaimRule("paper", "AD learns in context on held-out Dark Room goals, to near-optimal returns", "02_darkroom",
         "reproduced: last 10 episodes ≥ 0.9 of optimal and above episode 1 by > 2 std; partly: it rises but stays below 0.9",
-        darkroom_in_context, caveat="the last 10 episodes lie far past the training histories' length; the row also gives the training horizon"),
+        darkroom_in_context, caveat="the last 10 episodes lie far past the training histories' length; the row also gives the training horizon",
+        where="Fig. 4, Dark Room"),
     ClaimRule("paper", "AD is more data-efficient than its source", "02_darkroom",
         "environment steps to 50% and 80% of optimal: reproduced if AD needs fewer at both, partly at one",
-        partial(data_efficiency, subsampled=False), caveat="the source's pace is set by its exploration schedule"),
+        partial(data_efficiency, subsampled=False), caveat="the source's pace is set by its exploration schedule",
+        where="abstract; Fig. 4"),
     ClaimRule("paper", "… even than the source subsampled as AD's data was", "02_darkroom",
         "the same, against the source keeping the episodes AD was trained on",
         partial(data_efficiency, subsampled=True)),
     ClaimRule("paper", "In-context RL needs a context spanning several episodes", "02_darkroom",
-        "last-10 return with the longest context above the shortest by > 2 std", context_needed),
+        "last-10 return with the longest context above the shortest by > 2 std", context_needed, where="Fig. 7"),
     ClaimRule("paper", "Expert Distillation (expert-only data) does not learn in context", "03_expert_distillation",
         "reproduced: ED below AD by > 2 std and no rise from episode 1 beyond 2 std; partly: below AD but rising",
-        ed_fails, caveat="chapter 3's Figure 3.1 shows both models' training loss, to judge undertraining"),
+        ed_fails, caveat="chapter 3's Figure 3.1 shows both models' training loss, to judge undertraining", where="Fig. 4, ED"),
     ClaimRule("paper", "Prompted with demonstrations, AD improves on every prompt; ED stays at the prompt's level",
         "03_expert_distillation", "for each prompt: AD ends above the prompt's level by > 5 points and > 2 std, or within 5 points of optimal; "
         "ED within 10 points of it",
-        prompting, caveat="a prompt near optimal counts as improved when AD stays near optimal"),
+        prompting, caveat="a prompt near optimal counts as improved when AD stays near optimal", where="Fig. 5"),
     ClaimRule("paper", "Bandit: AD generalises to the even-arm (out-of-distribution) test", "04_out_of_distribution",
         "reproduced: regret below random's and no worse than on the training side; partly: below random's only", odd_even),
     ClaimRule("paper", "Dark Room Hard: AD learns in context on held-out goals", "05_harder_dark_rooms",
         "chapter 5's rule: reproduced when AD's last-10 success is ≥ 0.7, above its first 10 episodes and above ED and "
         "random, each by > 2 std; partly when all but the 0.7 bar hold", harder_room("hard", "success rate"),
-        caveat="a model about a sixteenth of the paper's size, trained on a CPU"),
+        caveat="a model about a sixteenth of the paper's size, trained on a CPU", where="Fig. 4, Dark Room (Hard)"),
     ClaimRule("paper", "Dark Key-to-Door: AD learns in context on held-out (key, door) pairs", "05_harder_dark_rooms",
         "chapter 5's rule: as for Dark Room Hard, with a bar of 1.4 of the optimal 2",
-        harder_room("key_to_door", "return (of 2)"), caveat="a model about a sixteenth of the paper's size, trained on a CPU"),
+        harder_room("key_to_door", "return (of 2)"), caveat="a model about a sixteenth of the paper's size, trained on a CPU",
+        where="Fig. 4, Dark Key-to-Door"),
     ClaimRule("paper", "Watermaze (3-D pixels): AD learns in context", "—",
-              "needs DMLab and a GPU-scale budget; not attempted on a CPU", None),
+              "needs DMLab and a GPU-scale budget; not attempted on a CPU", None, where="Fig. 4, Watermaze"),
     ClaimRule("1a3orn", "AD distilled from optimistic greedy learns in context on fresh bandits", "01_bandit",
         "AD's % best arm over steps 11-100 above random's by > 2 std (and 1 point)", optimistic_in_context,
-        caveat="set the gain beside the source's own over random and the first checkpoint's score, both in chapter 1"),
+        caveat="set the gain beside the source's own over random and the first checkpoint's score, both in chapter 1",
+        where="post, second figure"),
     ClaimRule("1a3orn", "Early checkpoints of AD do better than the data they imitate", "01_bandit",
-        "some checkpoint above the source by > 2 std (and 1 point)", beats_data),
+        "some checkpoint above the source by > 2 std (and 1 point)", beats_data, where="post, second figure and the text below it"),
     ClaimRule("1a3orn", "AD keeps improving to step 200, past the 100 steps of its training histories", "01_bandit",
-        "% best arm at step 200 above step 100 by > 2 std (and 1 point)", past_horizon),
+        "% best arm at step 200 above step 100 by > 2 std (and 1 point)", past_horizon, where="post, second figure"),
     ClaimRule("1a3orn", "AD still learns on bandits whose best arm was never best in training (arm swap; tested on AD "
               "distilled from Thompson sampling, not on his optimistic-greedy source)",
         "04_out_of_distribution", "AD's % best arm at step 100 above random's by > 2 std", swap,
-        caveat="1a3orn's own test used his optimistic-greedy source"),
+        caveat="1a3orn's own test used his optimistic-greedy source", where="post, third figure"),
     ClaimRule("1a3orn", "… but gets worse past the 100 steps it was trained on (the same models)", "04_out_of_distribution",
-        "the change in % best arm from steps 91-100 to 191-200, per training seed, below zero by > 2 std", swap_degrades),
+        "the change in % best arm from steps 91-100 to 191-200, per training seed, below zero by > 2 std", swap_degrades,
+        where="post, third figure and the text below it"),
     ClaimRule("critique", "ED fails on new goals because it never saw exploration: it explores less than AD",
         "03_expert_distillation", "reproduced: ED visits fewer distinct cells than AD and ends more of its episodes on one cell than "
         "random, each by > 2 std; partly: one of the two. This reads the critique's account of ED's failure; it does not decide "
-        "between the critique and the paper on what AD has learned", ed_explores_less),
+        "between the critique and the paper on what AD has learned", ed_explores_less, where="appendix, \"expert distillation\""),
     ClaimRule("critique", "AD's Dark Room behaviour is explained by \"go back to the last rewarded cell\"", "06_critique",
         "more probes support the heuristic than a general learner (reproduced if also at least as many as match neither; "
-        "partly otherwise)", copy_or_rl, caveat="each probe's position is a mean over 3 training seeds, without an interval"),
+        "partly otherwise)", copy_or_rl, caveat="each probe's position is a mean over 3 training seeds, without an interval",
+        where="main text"),
 )
 """Every claim the summary scores, in its order: the paper's, then 1a3orn's, then the critique's."""
 
