@@ -174,12 +174,16 @@ class PromptedAgent:
     (:class:`~adlib.in_context.PromptedPolicy`), then acts.
 
     ``prompt``: ``(observations, actions, rewards)``, each ``[n_envs, T]``; the cells after each
-    move are recomputed from the moves.
+    move are recomputed from the moves. ``agent``: a scripted agent or a learner such as the
+    source (:class:`~adlib.sources.QLearning`), which then learns from the prompt as from its own
+    first episodes: give ``horizon`` so that it sees each prompt episode end.
     """
 
-    def __init__(self, agent: CopyAgent, prompt, size: int):
-        self.agent, self.size = agent, size
+    def __init__(self, agent, prompt, size: int, horizon: int | None = None):
+        self.agent, self.size, self.horizon = agent, size, horizon
         self.prompt = tuple(np.asarray(x) for x in prompt)
+        if horizon is not None and self.prompt[0].shape[1] % horizon:
+            raise ValueError(f"a prompt of {self.prompt[0].shape[1]} steps is not whole episodes of {horizon} steps")
         self.n_actions, self.name = agent.n_actions, f"{agent.name} (prompted)"
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
@@ -190,7 +194,8 @@ class PromptedAgent:
         after = cells_after_moves(obs, actions, self.size)
         for t in range(obs.shape[1]):
             self.agent.act(obs[:, t])
-            self.agent.observe(actions[:, t], rewards[:, t], next_obs=after[:, t])
+            done = np.full(n_envs, self.horizon is not None and (t + 1) % self.horizon == 0)
+            self.agent.observe(actions[:, t], rewards[:, t], next_obs=after[:, t], done=done)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.agent.act(obs)

@@ -323,8 +323,9 @@ class CritiqueExperiment:
     """Episodes after the move."""
     move_eval_seeds: int
     key_door_episodes: int
-    """Episodes in Dark Key-to-Door (probe 6)."""
+    """Episodes in Dark Key-to-Door (probe 6): chapter 5's, so both score the same last 10."""
     key_door_eval_seeds: int
+    """Evaluation seeds per training seed in Key-to-Door: chapter 5's."""
     n_bandits: int
     """Bandits per reward transformation (probe 7), split over chapter 1's training seeds."""
     reward_shifts: tuple = (-2.0, -1.0, 0.0, 1.0, 2.0)
@@ -333,10 +334,11 @@ class CritiqueExperiment:
 def critique_experiment(scale: str, seed: int = 0) -> CritiqueExperiment:
     _check_scale(scale)
     full = scale == "full"
+    harder = harder_rooms_experiment(scale, seed)
     return CritiqueExperiment(
         scale=scale,
         darkroom=darkroom_experiment(scale, seed),
-        harder=harder_rooms_experiment(scale, seed),
+        harder=harder,
         bandit=bandit_experiment(scale, seed),
         eval_episodes=100 if full else 8,
         n_eval_seeds=5 if full else 1,
@@ -344,8 +346,8 @@ def critique_experiment(scale: str, seed: int = 0) -> CritiqueExperiment:
         move_after=60 if full else 4,
         after_move=40 if full else 4,
         move_eval_seeds=3 if full else 1,
-        key_door_episodes=40 if full else 4,
-        key_door_eval_seeds=2 if full else 1,
+        key_door_episodes=harder.eval_episodes,  # chapter 5's protocol: its episodes and evaluation seeds
+        key_door_eval_seeds=harder.n_eval_seeds,
         n_bandits=6_000 if full else 300,
     )
 

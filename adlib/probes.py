@@ -73,14 +73,14 @@ def prompted_visits(room, make_agents: dict, prompt, goals: np.ndarray, decoys: 
     """Each agent acts ``n_episodes`` episodes after one prompt episode (``(observations,
     actions, rewards)`` per goal, tiled over ``n_runs``); ``make_agents``: name -> a function
     making the agent (an :class:`~adlib.in_context.InContextPolicy` is prompted through its
-    context, a scripted agent lives the prompt). Per agent: ``decoy`` and ``goal`` ``[runs x
+    context, a scripted agent lives the prompt, the source learns from it). Per agent: ``decoy`` and ``goal`` ``[runs x
     goals, n_episodes]`` whether each episode stepped on that cell, and ``paths`` (each
     episode's cells, start to end)."""
     tiled = tuple(np.tile(x, (n_runs, 1)) for x in prompt)
     out = {}
     for name, make in make_agents.items():
         agent = make()
-        policy = PromptedPolicy(agent, *tiled) if isinstance(agent, InContextPolicy) else agents.PromptedAgent(agent, tiled, size)
+        policy = PromptedPolicy(agent, *tiled) if isinstance(agent, InContextPolicy) else agents.PromptedAgent(agent, tiled, size, horizon)
         traj = rollout(room, policy, n_episodes * horizon, seed=seed)
         cells = cells_after_moves(traj.observations, traj.actions, size).reshape(len(traj.observations), n_episodes, horizon)
         visited = lambda target: (cells == np.tile(target, n_runs)[:, None, None]).any(axis=2)  # noqa: E731
@@ -121,84 +121,109 @@ def goal_move_stats(traj, first_goals: np.ndarray, size: int, horizon: int, move
 # --- Probe 5: inside the model -----------------------------------------------------------------
 
 
-def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000):
+def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000,
+                         rewarded: int = 1):
     """The decisions the masking probe asks about: the first step of an episode (on the start
-    cell, not on the goal) whose ``window``-step context holds exactly one rewarded episode.
-    Returns ``[n, 4]`` rows of (run, step, the rewarded episode, an unrewarded one in the window),
+    cell, not on the goal) whose ``window``-step context holds exactly ``rewarded`` rewarded
+    episodes (1: the probe's decisions; 0: its baseline, nothing rewarded in view). Returns
+    ``[n, 4]`` rows of (run, step, the rewarded episode or -1, an unrewarded one in the window),
     at most ``limit``, in a random order. Raises ``RuntimeError`` when there is none."""
+    if rewarded not in (0, 1):
+        raise ValueError(f"rewarded must be 0 or 1 rewarded episodes in the window, got {rewarded!r}")
     per_window = window // horizon
     returns = episode_returns(traj.rewards, horizon)
     found = []
     for k in range(per_window, returns.shape[1]):
         paid = returns[:, k - per_window:k] > 0
-        one = paid.sum(axis=1) == 1
-        for i in np.flatnonzero(one & (goal_of_run != traj.observations[:, k * horizon])):
-            paid_episode = k - per_window + int(paid[i].argmax())
+        for i in np.flatnonzero((paid.sum(axis=1) == rewarded) & (goal_of_run != traj.observations[:, k * horizon])):
+            paid_episode = k - per_window + int(paid[i].argmax()) if rewarded else -1
             unpaid = [e for e in range(k - per_window, k) if e != paid_episode]
             found.append((i, k * horizon, paid_episode, unpaid[rng.integers(len(unpaid))]))
     if not found:
-        raise RuntimeError("no moment with exactly one rewarded episode in AD's window: run more episodes")
+        raise RuntimeError(f"no moment with exactly {rewarded} rewarded episode(s) in AD's window: run more episodes")
     found = np.array(found)
     return found[rng.permutation(len(found))[:limit]]
 
 
+def baseline_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000):
+    """:func:`one_reward_decisions` with no rewarded episode in the window (the masking probe's
+    floor), or None where AD always had a reward in view."""
+    try:
+        return one_reward_decisions(traj, goal_of_run, horizon, window, rng, limit, rewarded=0)
+    except RuntimeError:
+        return None
+
+
 def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_of_run: np.ndarray, size: int, horizon: int,
-            window: int, start_action: int, seed: int) -> dict:
+            window: int, start_action: int, seed: int, baseline: np.ndarray | None = None, make_source=None) -> dict:
     """How strongly AD (each context read by the training seed that lived it: ``models[g]``)
     and the scripted agents move toward a target at ``decisions`` (:func:`one_reward_decisions`),
     with the window intact, with the rewarded episode hidden (AD: its tokens masked from
     attention; scripted agents: the episode removed from what they lived), with an unrewarded
     episode hidden, and with the rewarded episode patched into a made-up rewarded walk to the
     goal's mirror image (toward that decoy, and toward the goal). The reward carried by the
-    decision's own token is set to 0 everywhere (no mask can hide it). Returns ``{condition:
-    {"AD" | "copy" | "search": (mean, std over training seeds)}}`` plus ``"chance"``."""
+    decision's own token is set to 0 everywhere (no mask can hide it). ``baseline``: decisions
+    with no rewarded episode in the window (``rewarded=0``), where each agent's aim toward the
+    goal is its floor, ``"no reward in view"``; ``make_source``: a function making the source,
+    which learns from the window's episodes (``"source"``). Returns ``{condition: {"AD" | "copy"
+    | "search" [| "source"]: (mean, std over training seeds)}}`` plus ``"chance"``, a uniform
+    choice's aim."""
+    makers = {"copy": lambda: agents.CopyAgent(size, window), "search": lambda: agents.SearchThenReturn(size)}
+    if make_source is not None:
+        makers["source"] = make_source
+
+    def at_decisions(rows, at):
+        member = groups[rows]
+        real = tuple(x[rows].copy() for x in (traj.observations, traj.actions, traj.rewards))
+        real[2][np.arange(len(rows)), at - 1] = 0
+        return member, traj.observations[rows, at], real, goal_of_run[rows]
+
+    def moves(rows, at, member, start_cells, steps, hidden=None, drop=None):
+        obs, act, rew = interventions.contexts(*steps, at, window, start_action)
+        probs = np.zeros((len(rows), 5))
+        for g, model in enumerate(models):
+            pick = member == g
+            probs[pick] = interventions.action_probabilities(model, obs[pick], act[pick], rew[pick], None if hidden is None else hidden[pick])
+        out = {"AD": probs}
+        keep = np.arange(window)[None, :] + (at - window)[:, None]  # [n, window] the window's steps
+        if drop is not None:
+            keep = keep[(keep // horizon) != drop[:, None]].reshape(len(rows), -1)
+        lived = tuple(np.take_along_axis(x, keep, axis=1) for x in steps)
+        for who, make in makers.items():
+            agent = agents.PromptedAgent(make(), lived, size, horizon)
+            agent.reset(len(rows), np.random.default_rng(seed + 1600))
+            out[who] = np.eye(5)[agent.act(start_cells)]
+        return out
+
     rows, at, paid, unpaid = decisions.T
-    member = groups[rows]
-    per_seed = lambda v: mean_by_group(v, member)  # noqa: E731
-    start_cells = traj.observations[rows, at]
-    real = tuple(x[rows].copy() for x in (traj.observations, traj.actions, traj.rewards))
-    real[2][np.arange(len(rows)), at - 1] = 0
-    goals = goal_of_run[rows]
+    member, start_cells, real, goals = at_decisions(rows, at)
+    per_seed = lambda v, member=member: mean_by_group(v, member)  # noqa: E731
     decoys = interventions.mirror_cells(goals, size)
     patched = tuple(x.copy() for x in real)
     columns = paid[:, None] * horizon + np.arange(horizon)[None, :]
     for array, part in zip(patched, interventions.scripted_episodes(decoys, size, horizon, rewarded=True, seed=seed)):
         np.put_along_axis(array, columns, part, axis=1)
     patched[2][np.arange(len(rows)), at - 1] = 0
-
-    def ad_moves(steps, hidden=None):
-        obs, act, rew = interventions.contexts(*steps, at, window, start_action)
-        probs = np.zeros((len(rows), 5))
-        for g, model in enumerate(models):
-            pick = member == g
-            probs[pick] = interventions.action_probabilities(model, obs[pick], act[pick], rew[pick], None if hidden is None else hidden[pick])
-        return probs
-
-    def scripted_moves(make_agent, steps, drop=None):
-        keep = np.arange(window)[None, :] + (at - window)[:, None]  # [n, window] the window's steps
-        if drop is not None:
-            keep = keep[(keep // horizon) != drop[:, None]].reshape(len(rows), -1)
-        agent = agents.PromptedAgent(make_agent(), tuple(np.take_along_axis(x, keep, axis=1) for x in steps), size)
-        agent.reset(len(rows), np.random.default_rng(seed + 1600))
-        return np.eye(5)[agent.act(start_cells)]
-
-    def all_three(steps, hidden=None, drop=None):
-        return {"AD": ad_moves(steps, hidden), "copy": scripted_moves(lambda: agents.CopyAgent(size, window), steps, drop),
-                "search": scripted_moves(lambda: agents.SearchThenReturn(size), steps, drop)}
-
-    toward = lambda moves, targets: per_seed((moves * sources.useful_moves(start_cells, targets, size)).sum(axis=1))  # noqa: E731
-    decisions_by = {
-        "intact": all_three(real),
-        "rewarded episode hidden": all_three(real, interventions.episode_tokens(at, window, horizon, paid), paid),
-        "an unrewarded episode hidden": all_three(real, interventions.episode_tokens(at, window, horizon, unpaid), unpaid),
+    hide = lambda episodes: interventions.episode_tokens(at, window, horizon, episodes)  # noqa: E731
+    toward = lambda m, targets, cells=start_cells, member=member: mean_by_group(  # noqa: E731
+        (m * sources.useful_moves(cells, targets, size)).sum(axis=1), member)
+    condition_moves = {
+        "intact": moves(rows, at, member, start_cells, real),
+        "rewarded episode hidden": moves(rows, at, member, start_cells, real, hide(paid), paid),
+        "an unrewarded episode hidden": moves(rows, at, member, start_cells, real, hide(unpaid), unpaid),
     }
-    patched_moves = all_three(patched)
-    aims = {condition: {who: toward(m, goals) for who, m in by.items()} for condition, by in decisions_by.items()}
+    patched_moves = moves(rows, at, member, start_cells, patched)
+    aims = {condition: {who: toward(m, goals) for who, m in by.items()} for condition, by in condition_moves.items()}
     aims["patched: toward the decoy"] = {who: toward(m, decoys) for who, m in patched_moves.items()}
     aims["patched: toward the goal"] = {who: toward(m, goals) for who, m in patched_moves.items()}
+    if baseline is not None:
+        b_rows, b_at = baseline[:, 0], baseline[:, 1]
+        b_member, b_cells, b_real, b_goals = at_decisions(b_rows, b_at)
+        aims["no reward in view"] = {who: toward(m, b_goals, b_cells, b_member)
+                                     for who, m in moves(b_rows, b_at, b_member, b_cells, b_real).items()}
     out = {condition: {who: mean_and_spread(v) for who, v in by.items()} for condition, by in aims.items()}
     chance = mean_and_spread(per_seed(sources.useful_moves(start_cells, goals, size).mean(axis=1)))
-    out["chance"] = {who: chance for who in ("AD", "copy", "search")}
+    out["chance"] = {who: chance for who in ("AD", *makers)}
     return out
 
 
@@ -247,13 +272,15 @@ def plot_search(search: dict, names: list):
 def plot_goal_move(moves: dict, windows):
     """Figure 6.5: episodes after the move until an episode skips G1 (left) and until the first
     reward at G2 (right), against the context window, for AD and the copy agent (``moves[name,
-    window]``); search-then-return (``moves["search-then-return", None]``) as a line."""
+    window]``); search-then-return and the source (``moves[name, None]``, no window) as lines."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for ax, (key, label) in zip(axes, (("skip_g1", "episodes until it first skips G1"), ("find_g2", "episodes until its first reward at G2"))):
         for name in ("AD", "copy agent (random)"):
             values = [moves[name, w][key] for w in windows]
             ax.errorbar(windows, [v[0] for v in values], yerr=[v[1] for v in values], marker="o", capsize=3, label=name, color=color_for(name))
-        ax.axhline(moves["search-then-return", None][key][0], color=color_for("search-then-return"), linestyle="--", label="search-then-return")
+        for name in ("search-then-return", "source"):
+            if (name, None) in moves:
+                ax.axhline(moves[name, None][key][0], color=color_for(name), linestyle="--", label=name)
         ax.set(xlabel="context window (episodes)", ylabel=label, xticks=list(windows), title=label)
     axes[0].legend(fontsize="small")
     return fig
@@ -266,14 +293,18 @@ def plot_masking(masking: dict, linear: dict, n_layers: int):
     """Figure 6.6: each agent's aim under each condition of :func:`masking` (top, with chance
     dotted) and the R² of :func:`linear_probes` by layer (bottom; grey: measures, not methods)."""
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [1.5, 1]}, layout="constrained")
-    y = np.arange(len(MASKING_CONDITIONS))[::-1]
-    for j, (key, name) in enumerate({"AD": "AD", "copy": "copy agent (random)", "search": "search-then-return"}.items()):
-        values = [masking[c][key] for c in MASKING_CONDITIONS]
-        ax.barh(y + (1 - j) * 0.27, [v[0] for v in values], 0.27, xerr=[v[1] for v in values], capsize=2, color=color_for(name), label=name)
+    conditions = MASKING_CONDITIONS + (("no reward in view",) if "no reward in view" in masking else ())
+    who = {"AD": "AD", "copy": "copy agent (random)", "search": "search-then-return", "source": "source"}
+    who = {key: name for key, name in who.items() if key in masking["intact"]}
+    y, width = np.arange(len(conditions))[::-1], 0.8 / len(who)
+    for j, (key, name) in enumerate(who.items()):
+        values = [masking[c][key] for c in conditions]
+        ax.barh(y + ((len(who) - 1) / 2 - j) * width, [v[0] for v in values], width, xerr=[v[1] for v in values], capsize=2,
+                color=color_for(name), label=name)
     ax.axvline(masking["chance"]["AD"][0], color=color_for("random"), linestyle=":", label="chance")
-    ax.set_yticks(y, MASKING_CONDITIONS)
+    ax.set_yticks(y, conditions)
     ax.set(xlim=(0, 1.05), xlabel="share of moves toward the target (AD: probability)", title="Aim with one rewarded episode in view")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(who) + 1, frameon=False)
     layers = np.arange(n_layers + 1)
     for (name, r2), style in zip(linear.items(), ("-", "--", ":")):
         bx.errorbar(layers, r2.mean(axis=0), yerr=r2.std(axis=0, ddof=1) if len(r2) > 1 else None, marker="o", capsize=3, color="#444444",

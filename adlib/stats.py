@@ -56,9 +56,25 @@ def as_tuple(value) -> tuple[float, float]:
     return float(value), 0.0
 
 
-def as_dict(ms) -> dict:
-    """``(mean, std)`` as the records' ``{"mean": ..., "std": ...}``."""
-    return {"mean": float(ms[0]), "std": float(ms[1])}
+def as_dict(ms, per_seed: bool = False) -> dict:
+    """``(mean, std)`` as the records' ``{"mean": ..., "std": ...}``; with ``per_seed``, also the
+    values it was computed from (a :class:`Spread`'s, one per training seed) as ``"per_seed"``."""
+    out = {"mean": float(ms[0]), "std": float(ms[1])}
+    if per_seed:
+        if not isinstance(ms, Spread):
+            raise TypeError("per_seed needs a Spread (from mean_and_spread), which keeps the values it was computed from")
+        out["per_seed"] = [float(v) for v in ms.values]
+    return out
+
+
+def per_seed(value) -> np.ndarray:
+    """The per-seed values behind a record's ``{"mean", "std", "per_seed"}`` or a :class:`Spread`;
+    just the mean where none were kept."""
+    if isinstance(value, Spread):
+        return value.values
+    if isinstance(value, dict) and "per_seed" in value:
+        return np.asarray(value["per_seed"], dtype=float)
+    return np.array([as_tuple(value)[0]])
 
 
 def mean_by_group(values, groups) -> np.ndarray:
@@ -70,10 +86,24 @@ def mean_by_group(values, groups) -> np.ndarray:
     return np.stack([np.nanmean(values[groups == g], axis=0) for g in np.unique(groups)])
 
 
-def mean_and_spread(values) -> tuple[float, float]:
-    """(mean, sample std) of per-seed or per-run values, NaNs left out (std 0 for a single value)."""
+class Spread(tuple):
+    """``(mean, std)`` that keeps the values it was computed from (``.values``, NaNs left out),
+    so that a per-seed interval can be read from it later. Behaves as a plain pair."""
+
+    def __new__(cls, mean: float, std: float, values: np.ndarray):
+        spread = super().__new__(cls, (mean, std))
+        spread.values = values
+        return spread
+
+    def __reduce__(self):
+        return Spread, (self[0], self[1], self.values)
+
+
+def mean_and_spread(values) -> Spread:
+    """(mean, sample std) of per-seed or per-run values, NaNs left out (std 0 for a single
+    value), as a :class:`Spread` that keeps the values."""
     values = np.asarray(values, dtype=float).ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:
-        return float("nan"), float("nan")
-    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+        return Spread(float("nan"), float("nan"), values)
+    return Spread(float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, values)

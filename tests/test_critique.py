@@ -84,6 +84,16 @@ def test_copy_agent_walks_a_shortest_path_back_and_stays():
     assert traj.rewards[0, first:].all()  # and it stays there
 
 
+def test_the_source_learns_from_a_prompt_as_from_its_own_first_episodes():
+    prompt = tuple(np.concatenate([x, x], axis=1) for x in interventions.scripted_episodes([cell(1, 2)], SIZE, 20, rewarded=True, seed=3))
+    learner = sources.QLearning(SIZE * SIZE, 5, learning_rate=0.5, discount=0.9, epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_episodes=10)
+    agents.PromptedAgent(learner, prompt, SIZE, horizon=20).reset(1, np.random.default_rng(0))
+    assert learner.episodes.tolist() == [2] and learner.epsilon()[0] == pytest.approx(0.8)  # two episodes ended
+    assert learner.q[0, cell(1, 2)].max() > 0  # the paid cell's value was learned
+    with pytest.raises(ValueError, match="whole episodes"):
+        agents.PromptedAgent(learner, prompt, SIZE, horizon=15)
+
+
 def test_scripted_agents_stay_in_the_room_and_search_covers_it():
     for size in (5, 9):
         goals = np.full((4, 2), size - 1)  # far corner; nothing rewarded until found
@@ -334,7 +344,35 @@ def test_critique_rows_place_ad_between_the_scripted_agents():
     assert verdicts.critique_rows(same)[4]["supports"] == "both"
     at = verdicts.critique_positions(critique_record())
     assert at["masking_loss"] == pytest.approx({"AD": 0.95, "copy": 1.0, "search": 0.5}) and at["separable"]
-    assert at["search"] == 0.0 and at["novelty"] == pytest.approx(0.2) and at["decoy"] == pytest.approx(0.1)
+    assert at["search"]["mean"] == 0.0 and at["novelty"]["mean"] == pytest.approx(0.2) and at["decoy"]["mean"] == pytest.approx(0.1)
+    assert at["decoy"]["low"] == at["decoy"]["high"] == pytest.approx(0.1)  # no per-seed values: the mean alone
+
+
+def test_positions_carry_an_interval_over_training_seeds_and_a_straddling_one_is_unresolved():
+    assert verdicts.place_interval([9.0, 5.0, 7.0], 10.0, 0.0) == pytest.approx({"mean": 0.3, "low": 0.1, "high": 0.5})
+    assert verdicts.supported_interval({"mean": 0.2, "low": -0.3, "high": 0.33}) == "H_copy"
+    assert verdicts.supported_interval({"mean": 0.9, "low": 0.7, "high": 1.4}) == "H_RL"
+    assert verdicts.supported_interval({"mean": 0.5, "low": 0.4, "high": 0.6}) == "neither"
+    assert verdicts.supported_interval({"mean": 0.2, "low": 0.1, "high": 0.5}) == "unresolved"  # the mean alone would say H_copy
+    assert verdicts.supported_interval(dict(verdicts.NO_POSITION)) == "neither"
+    assert verdicts.agreed(["H_RL", "H_RL"]) == "H_RL" and verdicts.agreed(["H_RL", "H_copy"]) == "unresolved"
+    record = critique_record(ad_decoy=0.9)
+    record["decoy"]["visits_episodes_2_3"]["AD"] = stats.as_dict(stats.mean_and_spread([1.0, 0.9, 0.5]), per_seed=True)
+    row = verdicts.critique_rows(record)[2]
+    assert row["position"] == pytest.approx({"mean": 0.2, "low": 0.0, "high": 0.5}) and row["supports"] == "unresolved"
+    record["decoy"]["visits_episodes_2_3"]["source"] = {"mean": 0.25, "std": 0.1}
+    assert verdicts.critique_rows(record)[2]["source"] == "25%"
+    text, verdict = verdicts.copy_or_rl({"verdict": verdicts.critique_rows(record)})
+    assert "1 are unresolved" in text and verdict == verdicts.CLOSER_TO_IT
+
+
+def test_masking_loss_is_measured_from_each_agents_aim_with_no_reward_in_view():
+    record = critique_record(ad_loss=0.5)
+    record["masking"]["no reward in view"] = {k: {"mean": 0.5, "std": 0.0} for k in ("AD", "copy", "search")}
+    at = verdicts.critique_positions(record)  # aim 1.0 intact, 0.5 hidden, 0.5 with no reward in view: all of it lost
+    assert at["masking_baseline"] == "no reward in view" and at["masking_loss"]["AD"] == pytest.approx(1.0)
+    assert at["masking_loss"]["copy"] == pytest.approx(2.0) and at["masking_loss"]["search"] == pytest.approx(1.0)  # copy: below its own floor
+    assert at["separable"] and at["masking"]["mean"] == pytest.approx(1.0)
 
 
 def test_goal_move_stats_counts_episodes_until_the_old_goal_is_left():

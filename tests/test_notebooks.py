@@ -284,8 +284,12 @@ def test_critique_chapter_verdict_and_probes(executed):
     rows = r["verdict"]
     assert [row["probe"].split(".")[0] for row in rows] == [str(i) for i in range(1, 8)]
     for row in rows:
-        assert set(row) == {"probe", "h_copy_predicts", "h_rl_predicts", "observed", "supports"}
-        assert row["supports"] in ("H_copy", "H_RL", "both", "neither") and row["observed"]
+        assert {"probe", "h_copy_predicts", "h_rl_predicts", "source", "observed", "position", "supports"} <= set(row)
+        assert row["supports"] in ("H_copy", "H_RL", "both", "neither", "unresolved") and row["observed"]
+        p = row["position"]  # over training seeds; None where the probe places nothing
+        assert p is None or (set(p) == {"mean", "low", "high"} and (p["mean"] is None or p["mean"] != p["mean"] or p["low"] <= p["mean"] <= p["high"]))
+    assert rows[1]["source"].startswith("episode") and rows[2]["source"].endswith("%")  # the source beside the scripted agents
+    assert len(r["decoy"]["visits_episodes_2_3"]["AD"]["per_seed"]) == len(r["seeds"]["darkroom_training"])
     # The scripted references behave as their hypotheses say, even at small scale.
     visits = r["decoy"]["visits_episodes_2_3"]
     assert visits["copy agent (random)"]["mean"] == 1.0 and visits["search-then-return"]["mean"] <= 0.2
@@ -294,7 +298,7 @@ def test_critique_chapter_verdict_and_probes(executed):
         assert 0 <= v["last_10_door_rate"] <= v["last_10_key_rate"] <= 1, name
     assert r["goal_move_slopes"]["copy"] > 0  # a longer window keeps the old goal longer
     for condition, by_agent in r["masking"].items():  # how strongly each agent moves toward its target, per condition
-        assert set(by_agent) == {"AD", "copy", "search"}, condition
+        assert set(by_agent) == {"AD", "copy", "search", "source"}, condition
         for agent, v in by_agent.items():
             assert 0 <= v["mean"] <= 1 and v["std"] >= 0, (condition, agent)
     assert r["masking"]["intact"]["copy"]["mean"] > 0.9  # the heuristic aims straight at a rewarded cell in view

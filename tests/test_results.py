@@ -99,12 +99,13 @@ def test_critique_row_counts_the_probes_verdicts():
     def critique(*supports):
         return {"06_critique": record("06_critique", verdict=[{"probe": f"{i + 1}.", "supports": s} for i, s in enumerate(supports)])}
 
-    row = verdict(verdicts.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "neither")), "AD's Dark Room behaviour")
-    assert row.verdict == verdicts.REPRODUCED and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
-    row = verdict(verdicts.claims(critique("H_copy", "neither", "neither", "H_RL", "H_copy", "neither", "both")), "AD's Dark Room behaviour")
-    assert row.verdict == verdicts.PARTLY  # more for the heuristic than against, but more matching neither
+    row = verdict(verdicts.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "unresolved")), "AD's Dark Room behaviour")
+    assert row.verdict == verdicts.CLOSER_TO_IT and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
+    assert "1 are unresolved" in row.number and row.number.endswith("AD is closer to the critique's heuristic than to a general learner")
+    row = verdict(verdicts.claims(critique("H_copy", "H_RL", "H_RL", "both", "unresolved", "unresolved", "neither")), "AD's Dark Room behaviour")
+    assert row.verdict == verdicts.CLOSER_TO_RL  # the chapter's words, not "not reproduced"
     row = verdict(verdicts.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
-    assert row.verdict == verdicts.NOT_REPRODUCED
+    assert row.verdict == verdicts.SPLIT
 
 
 def test_checkpoint_claim_reads_the_sweep():
