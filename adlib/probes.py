@@ -147,7 +147,7 @@ def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: in
 
 def baseline_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000):
     """:func:`one_reward_decisions` with no rewarded episode in the window (the masking probe's
-    floor), or None where AD always had a reward in view."""
+    floor), or None where the rollout ``traj`` always had a reward in view."""
     try:
         return one_reward_decisions(traj, goal_of_run, horizon, window, rng, limit, rewarded=0)
     except RuntimeError:
@@ -155,28 +155,30 @@ def baseline_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int,
 
 
 def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_of_run: np.ndarray, size: int, horizon: int,
-            window: int, start_action: int, seed: int, baseline: np.ndarray | None = None, make_source=None) -> dict:
+            window: int, start_action: int, seed: int, baseline: tuple | None = None, make_source=None) -> dict:
     """How strongly AD (each context read by the training seed that lived it: ``models[g]``)
     and the scripted agents move toward a target at ``decisions`` (:func:`one_reward_decisions`),
     with the window intact, with the rewarded episode hidden (AD: its tokens masked from
     attention; scripted agents: the episode removed from what they lived), with an unrewarded
     episode hidden, and with the rewarded episode patched into a made-up rewarded walk to the
     goal's mirror image (toward that decoy, and toward the goal). The reward carried by the
-    decision's own token is set to 0 everywhere (no mask can hide it). ``baseline``: decisions
-    with no rewarded episode in the window (``rewarded=0``), where each agent's aim toward the
-    goal is its floor, ``"no reward in view"``; ``make_source``: a function making the source,
-    which learns from the window's episodes (``"source"``). Returns ``{condition: {"AD" | "copy"
-    | "search" [| "source"]: (mean, std over training seeds)}}`` plus ``"chance"``, a uniform
-    choice's aim."""
+    decision's own token is set to 0 everywhere (no mask can hide it). ``baseline``: ``(traj,
+    decisions)``, contexts with no rewarded episode in the window (:func:`baseline_decisions`)
+    from another rollout of the same runs, so that they are not picked by AD's own outcomes (e.g.
+    the random policy's: AD's training histories start that way); each agent's aim toward the
+    goal there is its floor, ``"no reward in view"``, with its own chance level ``"chance, no
+    reward in view"``. ``make_source``: a function making the source, which learns from the
+    window's episodes (``"source"``). Returns ``{condition: {"AD" | "copy" | "search" [|
+    "source"]: (mean, std over training seeds)}}`` plus ``"chance"``, a uniform choice's aim."""
     makers = {"copy": lambda: agents.CopyAgent(size, window), "search": lambda: agents.SearchThenReturn(size)}
     if make_source is not None:
         makers["source"] = make_source
 
-    def at_decisions(rows, at):
+    def at_decisions(rows, at, lived=traj):
         member = groups[rows]
-        real = tuple(x[rows].copy() for x in (traj.observations, traj.actions, traj.rewards))
+        real = tuple(x[rows].copy() for x in (lived.observations, lived.actions, lived.rewards))
         real[2][np.arange(len(rows)), at - 1] = 0
-        return member, traj.observations[rows, at], real, goal_of_run[rows]
+        return member, lived.observations[rows, at], real, goal_of_run[rows]
 
     def moves(rows, at, member, start_cells, steps, hidden=None, drop=None):
         obs, act, rew = interventions.contexts(*steps, at, window, start_action)
@@ -216,14 +218,17 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
     aims = {condition: {who: toward(m, goals) for who, m in by.items()} for condition, by in condition_moves.items()}
     aims["patched: toward the decoy"] = {who: toward(m, decoys) for who, m in patched_moves.items()}
     aims["patched: toward the goal"] = {who: toward(m, goals) for who, m in patched_moves.items()}
-    if baseline is not None:
-        b_rows, b_at = baseline[:, 0], baseline[:, 1]
-        b_member, b_cells, b_real, b_goals = at_decisions(b_rows, b_at)
-        aims["no reward in view"] = {who: toward(m, b_goals, b_cells, b_member)
-                                     for who, m in moves(b_rows, b_at, b_member, b_cells, b_real).items()}
     out = {condition: {who: mean_and_spread(v) for who, v in by.items()} for condition, by in aims.items()}
     chance = mean_and_spread(per_seed(sources.useful_moves(start_cells, goals, size).mean(axis=1)))
     out["chance"] = {who: chance for who in ("AD", *makers)}
+    if baseline is not None:
+        lived, b_decisions = baseline
+        b_rows, b_at = b_decisions[:, 0], b_decisions[:, 1]
+        b_member, b_cells, b_real, b_goals = at_decisions(b_rows, b_at, lived)
+        out["no reward in view"] = {who: mean_and_spread(toward(m, b_goals, b_cells, b_member))
+                                    for who, m in moves(b_rows, b_at, b_member, b_cells, b_real).items()}
+        b_chance = mean_and_spread(mean_by_group(sources.useful_moves(b_cells, b_goals, size).mean(axis=1), b_member))
+        out["chance, no reward in view"] = {who: b_chance for who in ("AD", *makers)}
     return out
 
 
@@ -293,7 +298,7 @@ def plot_masking(masking: dict, linear: dict, n_layers: int):
     """Figure 6.6: each agent's aim under each condition of :func:`masking` (top, with chance
     dotted) and the R² of :func:`linear_probes` by layer (bottom; grey: measures, not methods)."""
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [1.5, 1]}, layout="constrained")
-    conditions = MASKING_CONDITIONS + (("no reward in view",) if "no reward in view" in masking else ())
+    conditions = MASKING_CONDITIONS + (("no reward in view",) if "no reward in view" in masking else ())  # the floor, on the random policy's contexts
     who = {"AD": "AD", "copy": "copy agent (random)", "search": "search-then-return", "source": "source"}
     who = {key: name for key, name in who.items() if key in masking["intact"]}
     y, width = np.arange(len(conditions))[::-1], 0.8 / len(who)
@@ -303,7 +308,7 @@ def plot_masking(masking: dict, linear: dict, n_layers: int):
                 color=color_for(name), label=name)
     ax.axvline(masking["chance"]["AD"][0], color=color_for("random"), linestyle=":", label="chance")
     ax.set_yticks(y, conditions)
-    ax.set(xlim=(0, 1.05), xlabel="share of moves toward the target (AD: probability)", title="Aim with one rewarded episode in view")
+    ax.set(xlim=(0, 1.05), xlabel="share of moves toward the target (AD: probability)", title="Aim toward the target")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(who) + 1, frameon=False)
     layers = np.arange(n_layers + 1)
     for (name, r2), style in zip(linear.items(), ("-", "--", ":")):

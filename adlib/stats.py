@@ -87,8 +87,9 @@ def mean_by_group(values, groups) -> np.ndarray:
 
 
 class Spread(tuple):
-    """``(mean, std)`` that keeps the values it was computed from (``.values``, NaNs left out),
-    so that a per-seed interval can be read from it later. Behaves as a plain pair."""
+    """``(mean, std)`` that keeps the values it was computed from (``.values``, NaNs kept, so
+    that value ``i`` stays seed ``i``'s), so that a per-seed interval can be read from it later.
+    Behaves as a plain pair."""
 
     def __new__(cls, mean: float, std: float, values: np.ndarray):
         spread = super().__new__(cls, (mean, std))
@@ -102,8 +103,8 @@ class Spread(tuple):
 def mean_and_spread(values) -> Spread:
     """(mean, sample std) of per-seed or per-run values, NaNs left out (std 0 for a single
     value), as a :class:`Spread` that keeps the values."""
-    values = np.asarray(values, dtype=float).ravel()
-    values = values[np.isfinite(values)]
+    every = np.asarray(values, dtype=float).ravel()
+    values = every[np.isfinite(every)]
     if values.size == 0:
-        return Spread(float("nan"), float("nan"), values)
-    return Spread(float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, values)
+        return Spread(float("nan"), float("nan"), every)
+    return Spread(float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, every)

@@ -40,18 +40,6 @@ def place_between(value: float, h_copy: float, h_rl: float) -> float:
     return float((value - h_copy) / (h_rl - h_copy))
 
 
-def supported(position: float) -> str:
-    """The hypothesis a position from :func:`place_between` supports: within the third nearest
-    a prediction (or beyond it), that hypothesis; in the middle third (or undefined), neither."""
-    if not np.isfinite(position):
-        return "neither"
-    if position <= 1 / 3:
-        return "H_copy"
-    if position >= 2 / 3:
-        return "H_RL"
-    return "neither"
-
-
 mean_std = as_tuple
 """``(mean, std)`` from a record's ``{"mean", "std"}``, ``[mean, std]`` or plain number: :func:`adlib.stats.as_tuple`."""
 
@@ -298,18 +286,20 @@ def place_interval(values, h_copy: float, h_rl: float, mean: float | None = None
     """Where per-seed ``values`` lie on the line from H_copy's prediction (0) to H_RL's (1):
     ``{"mean", "low", "high"}``, the position of ``mean`` (default: the values' mean) and of the
     lowest- and highest-placed training seed, widened to hold the mean's where the mean comes
-    from more seeds than ``values`` (:func:`place_between`; NaN where undefined)."""
-    values = np.asarray(values, dtype=float).ravel()
-    values = values[np.isfinite(values)]
+    from more seeds than ``values`` (:func:`place_between`; NaN where undefined); ``"seeds"`` of
+    ``"of"`` training seeds could be placed (a NaN value cannot)."""
+    every = np.asarray(values, dtype=float).ravel()
+    values = every[np.isfinite(every)]
     if mean is None:
         mean = float(values.mean()) if values.size else float("nan")
     at = [place_between(v, h_copy, h_rl) for v in values]
     centre = place_between(mean, h_copy, h_rl)
-    at = [a for a in [*at, centre] if np.isfinite(a)] or [float("nan")]  # the interval always holds the mean's position
-    return {"mean": centre, "low": float(min(at)), "high": float(max(at))}
+    placed = [a for a in [*at, centre] if np.isfinite(a)] or [float("nan")]  # the interval always holds the mean's position
+    return {"mean": centre, "low": float(min(placed)), "high": float(max(placed)),
+            "seeds": sum(np.isfinite(a) for a in at), "of": int(every.size)}
 
 
-NO_POSITION = {"mean": float("nan"), "low": float("nan"), "high": float("nan")}
+NO_POSITION = {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "seeds": 0, "of": 0}
 """The position of a probe whose scripted agents cannot be told apart on it."""
 
 
@@ -317,9 +307,11 @@ def supported_interval(position: dict | None) -> str:
     """The hypothesis a position's whole interval over training seeds supports: H_copy when it
     lies within the third nearest H_copy's prediction (or beyond it), H_RL likewise, neither when
     it lies in the middle third or is undefined, and *unresolved* when it crosses a cut-off (the
-    seeds disagree on the answer)."""
+    seeds disagree on the answer) or some seed could not be placed."""
     if position is None or not (np.isfinite(position["low"]) and np.isfinite(position["high"])):
         return "neither"
+    if position.get("seeds", 0) < position.get("of", 0):
+        return "unresolved"
     low, high = position["low"], position["high"]
     if high <= 1 / 3:
         return "H_copy"
@@ -343,10 +335,10 @@ def critique_positions(r) -> dict:
     Room Hard's first reward and cross-episode novelty; ``decoy``: visits to the decoy in
     episodes 2-3; ``move``: how the time to leave a moved goal grows with the window (NaN when
     the copy agent's own slope is under 0.1); ``masking_loss``: each agent's share of its aim
-    lost when the rewarded episode is hidden, measured from its own aim with no reward in view
-    (a record without that condition: from chance; NaN when its intact aim is within 0.05 of
-    that baseline), ``separable`` (the scripted agents' losses at least 10 points apart) and
-    ``masking``; ``door``: the door rate from the copy agent's to always; ``shift``: the share of
+    lost when the rewarded episode is hidden, measured from its own aim with no reward in view,
+    each aim taken above its own decisions' chance level (a record without that condition: from
+    chance; NaN when its intact aim is within 0.05 of that floor), ``separable`` (the scripted
+    agents' losses at least 10 points apart) and ``masking``; ``shift``: the share of
     its shift-0 best-arm rate each method keeps at +2 and -2, AD placed from win-stay/lose-shift
     to UCB1; ``kept``: those shares, per method."""
     m = lambda v: as_tuple(v)[0]  # noqa: E731
@@ -368,15 +360,15 @@ def critique_positions(r) -> dict:
 
     def lost(k, seeds=False):
         intact, hidden, floor = (per(c, k, seeds) for c in ("intact", "rewarded episode hidden", base))
-        if floor.shape != intact.shape:  # a seed without decisions lacking a reward: its mean baseline for all
+        if floor.shape != intact.shape:  # a seed without floor decisions: the mean floor for all
             floor = np.full(intact.shape, m(masking[base].get(k, masking[base]["AD"])))
+        if base == "no reward in view" and "chance, no reward in view" in masking:  # the floor's goals are not the probe's:
+            floor = floor - m(masking["chance, no reward in view"]["AD"]) + m(masking["chance"]["AD"])  # compare aims above chance
         above = intact - floor
         return np.where(above >= 0.05, (intact - hidden) / np.where(above >= 0.05, above, 1.0), np.nan)
 
     loss = {k: float(lost(k)[0]) for k in who}
     separable = bool(all(np.isfinite(loss[k]) for k in ("AD", "copy", "search")) and abs(loss["copy"] - loss["search"]) >= 0.1)
-    kd = r["key_to_door"]["AD (trained on Dark Room)"]
-    door_copy = r["key_to_door"].get(copy, {}).get("last_10_door_rate", 0.0)
     bandit = {(name, shift): r["bandit_pct_best_arm_91_100"][f"{full}, {shift}"] for name, full in (
         ("ad", "AD (Thompson data)"), ("wsls", "win-stay/lose-shift"), ("ucb", "UCB1"), ("ts", "Thompson sampling"))
         for shift in ("+0", "+2", "-2") if f"{full}, {shift}" in r["bandit_pct_best_arm_91_100"]}
@@ -387,7 +379,6 @@ def critique_positions(r) -> dict:
         "decoy": between(r["decoy"]["visits_episodes_2_3"]), "move": move,
         "masking_loss": loss, "separable": separable, "masking_baseline": base,
         "masking": place_interval(lost("AD", seeds=True), loss["copy"], loss["search"], mean=loss["AD"]) if separable else dict(NO_POSITION),
-        "door": place_interval(kd.get("last_10_door_rate_per_seed", [kd["last_10_door_rate"]]), door_copy, 1.0, mean=kd["last_10_door_rate"]),
         "shift": {shift: place_interval(ad_kept(shift), kept["wsls", shift], kept["ucb", shift], mean=kept["ad", shift])
                   for shift in ("+2", "-2")},
         "kept": kept, "bandit_best_arm": {key: m(v) for key, v in bandit.items()},
@@ -457,7 +448,7 @@ def critique_rows(r) -> list[dict]:
          "position": at["masking"] if separable else None, "supports": supported_interval(at["masking"]) if separable else "both"},
         {"probe": "6. Dark Room AD in Key-to-Door", "h_copy_predicts": "key found, door not: return stuck near 1",
          "h_rl_predicts": "door after key: return rising toward 2", "source": "—",
-         "observed": f"return {m(kd['last_10_return']):.2f}; key {key:.0%}, door {door:.0%}", "position": at["door"],
+         "observed": f"return {m(kd['last_10_return']):.2f}; key {key:.0%}, door {door:.0%}", "position": None,
          "supports": agreed("H_RL" if d >= 0.5 else "H_copy" if k >= 0.5 else "neither" for k, d in zip(keys, doors))},
         {"probe": "7. bandit rewards shifted by +2 and −2",
          "h_copy_predicts": f"win-stay/lose-shift collapses ({pct('wsls', '+0')} best arm → {pct('wsls', '+2')} at +2, {pct('wsls', '-2')} at −2)",
@@ -466,8 +457,21 @@ def critique_rows(r) -> list[dict]:
          "observed": f"{pct('ad', '+0')} → {pct('ad', '+2')}, {pct('ad', '-2')} (at +2 {position_words(at['shift']['+2'])}; at −2 "
                      f"{at['shift']['-2']['mean']:.0%})",
          "position": at["shift"]["+2"], "position_at_minus_2": at["shift"]["-2"],
-         "supports": shift_support["+2"] if bandit["ad", "+0"] >= 15 and shift_support["+2"] == shift_support["-2"] else "neither"},
+         "supports": shift_rule(shift_support, per_seed(r["bandit_pct_best_arm_91_100"]["AD (Thompson data), +0"]))},
     ]
+
+
+def shift_rule(support: dict, ad_at_zero) -> str:
+    """Probe 7's verdict from the +2 and -2 positions' support: it counts only where every seed of
+    AD beats random clearly at shift 0 (15% best arm or more; some seeds but not all:
+    unresolved), and supports neither when the two directions disagree (unresolved when either
+    is)."""
+    beats = np.asarray(ad_at_zero, dtype=float) >= 15
+    if not beats.any():
+        return "neither"
+    if not beats.all() or "unresolved" in support.values():
+        return "unresolved"
+    return support["+2"] if support["+2"] == support["-2"] else "neither"
 
 
 def critique_lean(counts: dict) -> str:
@@ -476,7 +480,7 @@ def critique_lean(counts: dict) -> str:
         return "closer to the critique's heuristic than to a general learner"
     if counts["H_RL"] > counts["H_copy"]:
         return "closer to a general learner than to the critique's heuristic"
-    return "split between the two"
+    return "split between the two" if counts["H_copy"] else "not placed on either side by any probe"
 
 
 def copy_or_rl(r):
@@ -542,7 +546,7 @@ CLAIMS = (
     ClaimRule("critique", "AD's Dark Room behaviour is explained by \"go back to the last rewarded cell\"", "06_critique",
         "chapter 6's own words: closer to the heuristic when more probes support it than a general learner, and the "
         "reverse; a probe supports a hypothesis only when its whole interval over training seeds lies in that third",
-        copy_or_rl, caveat="the book's small CPU models, over the chapter's training seeds; the source's result stands beside each probe",
+        copy_or_rl, caveat="the book's small CPU models, over the chapter's training seeds; the source's result stands beside probes 2-5 and 7",
         where="main text"),
 )
 """Every claim the summary scores, in its order: the paper's, then 1a3orn's, then the critique's."""

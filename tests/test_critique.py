@@ -295,11 +295,11 @@ def test_agreement_with_targets_counts_only_steps_off_the_target():
 
 
 def test_place_between_and_supported():
+    at = lambda value, h_copy, h_rl: verdicts.supported_interval(verdicts.place_interval([value], h_copy, h_rl))  # noqa: E731
     assert verdicts.place_between(5, 10, 0) == pytest.approx(0.5)
-    assert verdicts.supported(verdicts.place_between(9, 10, 0)) == "H_copy"
-    assert verdicts.supported(verdicts.place_between(1, 10, 0)) == "H_RL"
-    assert verdicts.supported(0.5) == "neither"
-    assert verdicts.supported(verdicts.place_between(1, 2, 2)) == "neither"  # the predictions coincide
+    assert at(9, 10, 0) == "H_copy" and at(1, 10, 0) == "H_RL" and at(5, 10, 0) == "neither"
+    assert at(1, 2, 2) == "neither"  # the predictions coincide
+    assert verdicts.supported_interval(verdicts.place_interval([9.0, np.nan], 10, 0)) == "unresolved"  # a seed that cannot be placed
     assert stats.mean_and_spread([1.0, 3.0, np.nan]) == (2.0, pytest.approx(np.sqrt(2)))
 
 
@@ -349,7 +349,7 @@ def test_critique_rows_place_ad_between_the_scripted_agents():
 
 
 def test_positions_carry_an_interval_over_training_seeds_and_a_straddling_one_is_unresolved():
-    assert verdicts.place_interval([9.0, 5.0, 7.0], 10.0, 0.0) == pytest.approx({"mean": 0.3, "low": 0.1, "high": 0.5})
+    assert verdicts.place_interval([9.0, 5.0, 7.0], 10.0, 0.0) == pytest.approx({"mean": 0.3, "low": 0.1, "high": 0.5, "seeds": 3, "of": 3})
     assert verdicts.supported_interval({"mean": 0.2, "low": -0.3, "high": 0.33}) == "H_copy"
     assert verdicts.supported_interval({"mean": 0.9, "low": 0.7, "high": 1.4}) == "H_RL"
     assert verdicts.supported_interval({"mean": 0.5, "low": 0.4, "high": 0.6}) == "neither"
@@ -359,7 +359,7 @@ def test_positions_carry_an_interval_over_training_seeds_and_a_straddling_one_is
     record = critique_record(ad_decoy=0.9)
     record["decoy"]["visits_episodes_2_3"]["AD"] = stats.as_dict(stats.mean_and_spread([1.0, 0.9, 0.5]), per_seed=True)
     row = verdicts.critique_rows(record)[2]
-    assert row["position"] == pytest.approx({"mean": 0.2, "low": 0.0, "high": 0.5}) and row["supports"] == "unresolved"
+    assert row["position"] == pytest.approx({"mean": 0.2, "low": 0.0, "high": 0.5, "seeds": 3, "of": 3}) and row["supports"] == "unresolved"
     record["decoy"]["visits_episodes_2_3"]["source"] = {"mean": 0.25, "std": 0.1}
     assert verdicts.critique_rows(record)[2]["source"] == "25%"
     text, verdict = verdicts.copy_or_rl({"verdict": verdicts.critique_rows(record)})
