@@ -179,3 +179,31 @@ def room_report(records: list[dict], room: str, number: int, n_validation: int, 
                  + ("well inside the noise, so the trials do not show that the coordinates help."
                     if abs(chosen["last"] - plain["last"]) < SELECTION_TOLERANCE else "a gap beyond the rule's tolerance."))
     return table, pick, used
+
+
+EARLIER_TIMING_MARKS = {"scratch script": "\\*", "second machine": "†", "third machine": "‡", "second machine, scratch script": "†\\*"}
+"""How the earlier variants' table marks a training time not measured by `adlib trial` on the book's machine."""
+
+
+def earlier_variants_table(path: str | Path, room: str) -> str:
+    """Chapter 5's table of the variants scored on the held-out tasks before validation tasks were
+    kept apart, rendered from their records (``trials/05_earlier_variants.jsonl``, one line per
+    variant, in the order they were tried). The chapter's setting of that time is in bold.
+    Raises ``ValueError`` naming the file for a room with no records."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no earlier-variant records at {path}")
+    rows = [r for r in map(json.loads, filter(str.strip, path.read_text().splitlines())) if r["room"] == room]
+    if not rows:
+        raise ValueError(f"{path}: no records for room {room!r}")
+    kind = "goal" if room == "hard" else "pair"
+    header = [f"histories per {kind}", "optimiser steps", "other change", "training", "final loss", "last 10"]
+    header += ["door after key"] if room != "hard" else []
+
+    def cells(r: dict) -> list[str]:
+        bold = (lambda v: f"**{v}**") if r.get("chapter_setting_until_validation") else (lambda v: v)  # noqa: E731
+        seconds = "—" if r["training_seconds"] is None else f"{r['training_seconds']:,} s{EARLIER_TIMING_MARKS.get(r['timing'], '')}"
+        out = [bold(f"{r['histories']:,}"), bold(f"{r['steps']:,}"), r["change"], seconds, f"{r['final_loss']:.3f}", f"{r['last_10']:.2f}"]
+        return out + ([f"{r['door_after_key']:.0%}"] if "door_after_key" in r else [])
+
+    return markdown_table(header, [cells(r) for r in rows])

@@ -124,3 +124,17 @@ def test_room_report_renders_the_committed_trials_and_says_the_chapter_uses_the_
     _, pick, used = trials.room_report(records, "hard", 1, 40, len(x.hard_source.goals), x.hard_source.histories_per_goal + 1,
                                        x.hard_model, x.hard_budget, x.eval_episodes)
     assert not used and "does not use it yet" in pick
+
+
+def test_earlier_variants_render_from_their_records_with_marks_and_the_settings_in_bold(tmp_path):
+    committed = trials.TRIALS_DIR / "05_earlier_variants.jsonl"
+    hard = trials.earlier_variants_table(committed, "hard").splitlines()
+    assert hard[0].startswith("| histories per goal | optimiser steps |") and len(hard) == 2 + 13
+    assert "| **4** | **3,000** |" in hard[8] and hard[8].endswith("| 229 s | 0.679 | 0.54 |")
+    kd = trials.earlier_variants_table(committed, "key-to-door").splitlines()
+    assert kd[0].endswith("| door after key |") and len(kd) == 2 + 16
+    assert kd[-1].endswith("| 71 s†\\* | 0.779 | 0.46 | 11% |") and "| — |" in kd[2]  # a time never measured
+    with pytest.raises(ValueError, match="no records for room 'watermaze'"):
+        trials.earlier_variants_table(committed, "watermaze")
+    with pytest.raises(FileNotFoundError, match="no earlier-variant records"):
+        trials.earlier_variants_table(tmp_path / "none.jsonl", "hard")
