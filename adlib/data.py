@@ -360,6 +360,11 @@ class DarkRoomDataConfig:
         if self.source not in ("q_learning", "expert"):
             raise ValueError(f"Dark Room source must be 'q_learning' or 'expert', got {self.source!r}")
 
+    def epsilon_after(self, episodes: int) -> float:
+        """The Q-learning source's exploration rate once ``episodes`` episodes have ended (its schedule)."""
+        frac = min(episodes / self.epsilon_decay_episodes, 1.0)
+        return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
+
 
 def darkroom_source(config: DarkRoomDataConfig, goals: np.ndarray | None = None):
     """The source a :class:`DarkRoomDataConfig` describes (the expert needs the ``[n, 2]`` goals)."""

@@ -118,6 +118,16 @@ def goal_move_stats(traj, first_goals: np.ndarray, size: int, horizon: int, move
     return {"skip_g1": over_held(skips), "find_g2": over_held(found), "held_g1": float(held.mean())}
 
 
+def window_slopes(moves: dict, name: str, windows) -> tuple[float, list[float]]:
+    """How many more episodes ``name`` needs to let go of the old goal per episode of window:
+    the slope of its mean ``skip_g1`` over ``windows`` (:func:`goal_move_stats` in ``moves[name,
+    window]``), and the slope of each training seed that every window's models share."""
+    slope = lambda values: float(np.polyfit(windows, values, 1)[0])  # noqa: E731
+    per_seed = [np.asarray(moves[name, w]["skip_g1"].values) for w in windows]
+    shared = min(len(v) for v in per_seed)
+    return slope([moves[name, w]["skip_g1"][0] for w in windows]), [slope([v[g] for v in per_seed]) for g in range(shared)]
+
+
 # --- Probe 5: inside the model -----------------------------------------------------------------
 
 
@@ -163,7 +173,7 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
     episode hidden, and with the rewarded episode patched into a made-up rewarded walk to the
     goal's mirror image (toward that decoy, and toward the goal). The reward carried by the
     decision's own token is set to 0 everywhere (no mask can hide it). ``baseline``: ``(traj,
-    decisions)``, contexts with no rewarded episode in the window (:func:`baseline_decisions`)
+    decisions)`` (decisions None: no floor), contexts with no rewarded episode in the window (:func:`baseline_decisions`)
     from another rollout of the same runs, so that they are not picked by AD's own outcomes (e.g.
     the random policy's: AD's training histories start that way); each agent's aim toward the
     goal there is its floor, ``"no reward in view"``, with its own chance level ``"chance, no
@@ -221,7 +231,7 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
     out = {condition: {who: mean_and_spread(v) for who, v in by.items()} for condition, by in aims.items()}
     chance = mean_and_spread(per_seed(sources.useful_moves(start_cells, goals, size).mean(axis=1)))
     out["chance"] = {who: chance for who in ("AD", *makers)}
-    if baseline is not None:
+    if baseline is not None and baseline[1] is not None:
         lived, b_decisions = baseline
         b_rows, b_at = b_decisions[:, 0], b_decisions[:, 1]
         b_member, b_cells, b_real, b_goals = at_decisions(b_rows, b_at, lived)

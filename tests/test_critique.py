@@ -413,3 +413,15 @@ def test_probe_figures_draw_what_they_are_given():
     ax = probes.plot_shifts(scores, ["AD (Thompson data)", "UCB1"], ["+0", "+2", "negated"]).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["shift +0", "shift +2", "negated"]
     plt.close("all")
+
+
+def test_window_slopes_give_the_mean_slope_and_one_per_shared_seed():
+    from adlib import data, probes
+
+    spread = lambda *v: {"skip_g1": stats.mean_and_spread(v)}  # noqa: E731  one value per training seed
+    moves = {("AD", 1): spread(1.0, 2.0), ("AD", 2): spread(2.0, 2.0), ("AD", 4): spread(4.0, 2.0, 9.0)}
+    mean_slope, per_seed = probes.window_slopes(moves, "AD", (1, 2, 4))
+    assert per_seed == pytest.approx([1.0, 0.0])  # the third seed has no 1- or 2-episode model
+    assert mean_slope == pytest.approx(np.polyfit((1, 2, 4), (1.5, 2.0, 5.0), 1)[0])
+    config = data.DarkRoomDataConfig(goals=(0,), epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_episodes=60)
+    assert config.epsilon_after(1) == pytest.approx(59 / 60) and config.epsilon_after(60) == config.epsilon_after(100) == 0.0
