@@ -209,7 +209,6 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
 
     rows, at, paid, unpaid = decisions.T
     member, start_cells, real, goals = at_decisions(rows, at)
-    per_seed = lambda v, member=member: mean_by_group(v, member)  # noqa: E731
     decoys = interventions.mirror_cells(goals, size)
     patched = tuple(x.copy() for x in real)
     columns = paid[:, None] * horizon + np.arange(horizon)[None, :]
@@ -219,6 +218,8 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
     hide = lambda episodes: interventions.episode_tokens(at, window, horizon, episodes)  # noqa: E731
     toward = lambda m, targets, cells=start_cells, member=member: mean_by_group(  # noqa: E731
         (m * sources.useful_moves(cells, targets, size)).sum(axis=1), member)
+    chance = lambda cells, targets, member: mean_and_spread(  # noqa: E731  a uniform choice's aim, per training seed
+        mean_by_group(sources.useful_moves(cells, targets, size).mean(axis=1), member))
     condition_moves = {
         "intact": moves(rows, at, member, start_cells, real),
         "rewarded episode hidden": moves(rows, at, member, start_cells, real, hide(paid), paid),
@@ -229,16 +230,14 @@ def masking(models: list, traj, decisions: np.ndarray, groups: np.ndarray, goal_
     aims["patched: toward the decoy"] = {who: toward(m, decoys) for who, m in patched_moves.items()}
     aims["patched: toward the goal"] = {who: toward(m, goals) for who, m in patched_moves.items()}
     out = {condition: {who: mean_and_spread(v) for who, v in by.items()} for condition, by in aims.items()}
-    chance = mean_and_spread(per_seed(sources.useful_moves(start_cells, goals, size).mean(axis=1)))
-    out["chance"] = {who: chance for who in ("AD", *makers)}
+    out["chance"] = dict.fromkeys(("AD", *makers), chance(start_cells, goals, member))
     if baseline is not None and baseline[1] is not None:
         lived, b_decisions = baseline
         b_rows, b_at = b_decisions[:, 0], b_decisions[:, 1]
         b_member, b_cells, b_real, b_goals = at_decisions(b_rows, b_at, lived)
         out["no reward in view"] = {who: mean_and_spread(toward(m, b_goals, b_cells, b_member))
                                     for who, m in moves(b_rows, b_at, b_member, b_cells, b_real).items()}
-        b_chance = mean_and_spread(mean_by_group(sources.useful_moves(b_cells, b_goals, size).mean(axis=1), b_member))
-        out["chance, no reward in view"] = {who: b_chance for who in ("AD", *makers)}
+        out["chance, no reward in view"] = dict.fromkeys(("AD", *makers), chance(b_cells, b_goals, b_member))
     return out
 
 

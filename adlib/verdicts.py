@@ -474,21 +474,35 @@ def shift_rule(support: dict, ad_at_zero) -> str:
     return support["+2"] if support["+2"] == support["-2"] else "neither"
 
 
+def critique_tally(rows: list[dict]) -> dict[str, list[str]]:
+    """The probes (by number) that support each of :data:`HYPOTHESES`, from chapter 6's verdict rows."""
+    return {h: [row["probe"].split(".")[0] for row in rows if row["supports"] == h] for h in HYPOTHESES}
+
+
+def critique_leaning(counts: dict) -> str:
+    """Chapter 6's verdict from how many probes support each hypothesis: :data:`CLOSER_TO_IT`,
+    :data:`CLOSER_TO_RL` or :data:`SPLIT`."""
+    return CLOSER_TO_IT if counts["H_copy"] > counts["H_RL"] else CLOSER_TO_RL if counts["H_RL"] > counts["H_copy"] else SPLIT
+
+
+LEAN_WORDS = {CLOSER_TO_IT: "closer to the critique's heuristic than to a general learner",
+              CLOSER_TO_RL: "closer to a general learner than to the critique's heuristic", SPLIT: "split between the two"}
+""":func:`critique_leaning`'s verdict as the chapter says it."""
+
+
 def critique_lean(counts: dict) -> str:
-    """The chapter's verdict in words, from how many probes support each hypothesis."""
-    if counts["H_copy"] > counts["H_RL"]:
-        return "closer to the critique's heuristic than to a general learner"
-    if counts["H_RL"] > counts["H_copy"]:
-        return "closer to a general learner than to the critique's heuristic"
-    return "split between the two" if counts["H_copy"] else "not placed on either side by any probe"
+    """The chapter's verdict in words (:func:`critique_leaning`)."""
+    if not counts["H_copy"] and not counts["H_RL"]:
+        return "not placed on either side by any probe"
+    return LEAN_WORDS[critique_leaning(counts)]
 
 
 def copy_or_rl(r):
-    counts = {h: sum(row["supports"] == h for row in r["verdict"]) for h in HYPOTHESES}
+    counts = {h: len(probes) for h, probes in critique_tally(r["verdict"]).items()}
     text = (f"of {len(r['verdict'])} probes: {counts['H_copy']} support the heuristic, {counts['H_RL']} a general learner, "
             f"{counts['both']} cannot separate them, {counts['neither']} match neither, {counts['unresolved']} are unresolved "
             f"(the training seeds disagree); chapter 6: AD is {critique_lean(counts)}")
-    return text, CLOSER_TO_IT if counts["H_copy"] > counts["H_RL"] else CLOSER_TO_RL if counts["H_RL"] > counts["H_copy"] else SPLIT
+    return text, critique_leaning(counts)
 
 
 CLAIMS = (
