@@ -114,8 +114,8 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     row("seeds", "5 training seeds × 20 evaluation seeds", [
         bandit and f"bandit: {len(bandit['train_seeds'])} training seeds, each on its own group of bandits",
         room and f"Dark Room: {len(room['train_seeds'])} training seeds × {room['n_eval_seeds']} evaluation seeds",
-        harder and (f"harder rooms: {len(harder['train_seeds'])} training seeds (ED {len(harder['ed_seeds'])}) × "
-                    f"{harder['n_eval_seeds']} evaluation seeds"),
+        harder and (f"Dark Room Hard: {len(harder['train_seeds'])} training seeds (ED {len(harder['ed_seeds'])}), Key-to-Door: "
+                    f"{len(harder['key_door_seeds'])} (AD and ED) × {harder['n_eval_seeds']} evaluation seeds"),
     ])
     row("actions at evaluation", "not stated for every figure", ["sampled from the model's distribution unless a figure says greedy"])
     row("environments", "Dark Room, Dark Room Hard, Dark Key-to-Door, Watermaze, adversarial bandit",
