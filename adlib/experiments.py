@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+
 from .data import BanditDataConfig, DarkRoomDataConfig, HardDarkRoomDataConfig, KeyToDoorDataConfig
 from .envs import darkroom_split, key_door_split, validation_goals, validation_key_doors
 from .model import ADConfig
@@ -355,8 +357,61 @@ def critique_experiment(scale: str, seed: int = 0) -> CritiqueExperiment:
     )
 
 
+@dataclass(frozen=True)
+class ModelSizeExperiment:
+    """Chapter 6b: chapter 2's Dark Room AD at the paper's size, at one size in between, and at the
+    paper's size on fewer distinct tasks. Data, optimiser budget and evaluation are chapter 2's."""
+
+    scale: str
+    darkroom: DarkRoomExperiment
+    between: ADConfig
+    """4 layers, feed-forward 512, the paper's dropout: about 0.33M parameters."""
+    paper: ADConfig
+    """The paper's Dark Room model (embedding 64, 4 layers, 4 heads, feed-forward 2048, dropout 0.1,
+    attention dropout 0.5): about 1.1M parameters."""
+    train: TrainConfig
+    """Chapter 2's budget (1,500 steps of 64 windows, peak learning rate 1e-3), with a checkpoint halfway kept for
+    the paper-size runs. The rule, fixed before any paper-size run trained: the budget stands if the first paper-size
+    run's training loss over its last fifth of steps is within 1% of its mean over the fifth before (it has flattened,
+    as chapter 2's model's has); otherwise every run here trains twice as long."""
+    paper_seeds: tuple
+    between_seeds: tuple
+    narrow_seeds: tuple
+    narrow_source: DarkRoomDataConfig
+    """Chapter 2's source on ``n_narrow_goals`` of its training goals, as many histories in all."""
+    n_narrow_goals: int
+
+    @property
+    def halfway(self) -> int:
+        return self.train.checkpoint_steps[0]
+
+
+def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    D = darkroom_experiment(scale, seed)
+    paper = dataclasses.replace(D.model, n_layers=4, d_ff=2048 if full else 256, dropout=0.1, attn_dropout=0.5)
+    n_goals = len(D.train_goals)
+    n_narrow = 20 if full else 4
+    narrow = sorted(np.random.default_rng(2022).choice(D.train_goals, n_narrow, replace=False).tolist())
+    per_goal = D.source.histories_per_goal * n_goals // n_narrow  # 8 x 65 = 520 = 26 x 20 histories
+    train = D.train if full else dataclasses.replace(D.train, batch_size=8)
+    return ModelSizeExperiment(
+        scale=scale,
+        darkroom=D,
+        between=dataclasses.replace(paper, d_ff=512 if full else 64),
+        paper=paper,
+        train=dataclasses.replace(train, checkpoint_steps=(train.steps // 2, train.steps)),
+        paper_seeds=D.train_seeds,
+        between_seeds=D.train_seeds[:3],
+        narrow_seeds=D.train_seeds[:3],
+        narrow_source=dataclasses.replace(D.source, goals=tuple(narrow), histories_per_goal=per_goal),
+        n_narrow_goals=n_narrow,
+    )
+
+
 CHAPTERS = ("01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution", "05_harder_dark_rooms",
-            "06_critique")
+            "06_critique", "06b_model_size")
 """The chapter notebooks, in order (their records and shipped weights are named by these)."""
 
 
@@ -431,4 +486,9 @@ def book_runs(scale: str = "full", seed: int = 0) -> list[BookRun]:
           H.key_door_seeds)
     seeds("05_harder_dark_rooms", "ED, Key-to-Door", H.key_door_model, H.key_door_budget, Histories(H.key_door_expert),
           H.key_door_seeds)
+    S = model_size_experiment(scale, seed)
+    seeds("06b_model_size", "AD, paper size", S.paper, S.train, darkroom, S.paper_seeds, True)
+    seeds("06b_model_size", "AD, in-between size", S.between, S.train, darkroom, S.between_seeds)
+    seeds("06b_model_size", f"AD, paper size, {S.n_narrow_goals} goals", S.paper, S.train,
+          Histories(S.narrow_source, D.subsample, D.horizon), S.narrow_seeds, True)
     return runs
