@@ -82,6 +82,16 @@ ORIGINS = ("trained", "cache", "shipped")
 """Where a run's weights came from: trained in this call, the local cache, or the weights shipped with the book."""
 
 
+def loss_change(losses, parts: int = 5) -> float:
+    """How much the training loss still fell at the end of a run: the mean over its last
+    ``1/parts`` of steps relative to the mean over the ``1/parts`` before (-0.01: 1% lower)."""
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses) // parts
+    if n < 1 or not np.isfinite(losses[-2 * n:]).all():
+        raise ValueError(f"need at least {parts} finite losses per part of the run, got {len(losses)} losses")
+    return float(losses[-n:].mean() / losses[-2 * n:-n].mean() - 1)
+
+
 @dataclass
 class TrainedRun:
     """A finished training run: the final model, kept checkpoints, and the loss curve."""

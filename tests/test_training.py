@@ -7,7 +7,7 @@ import torch
 from adlib.data import BanditDataConfig, LearningHistories, generate_bandit_histories
 from adlib.model import ADConfig, ADTransformer
 from adlib.run_store import stacked, train, train_seeds, train_together
-from adlib.training import TrainConfig, clip_grad_norm_per_member, learning_rate
+from adlib.training import TrainConfig, clip_grad_norm_per_member, learning_rate, loss_change
 
 MODEL = ADConfig(n_actions=4, context_len=10, d_model=16, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, attn_dropout=0.0)
 
@@ -330,3 +330,10 @@ def test_matmul_rate_is_measured():
     from adlib.runtime import matmul_flops_per_second
 
     assert 1e8 < matmul_flops_per_second(size=128, seconds=0.05) < 1e14
+
+
+def test_loss_change_compares_the_last_fifth_with_the_fifth_before():
+    assert loss_change([2.0] * 60 + [1.0] * 20 + [0.9] * 20) == pytest.approx(-0.1)
+    assert loss_change(np.ones(1500)) == 0.0
+    with pytest.raises(ValueError, match="finite losses"):
+        loss_change([1.0, 2.0, 3.0])
