@@ -7,7 +7,7 @@ import torch
 from adlib.envs import sample_gaussian_bandits
 from adlib.in_context import InContextPolicy
 from adlib.rollouts import rollout
-from adlib.model import ADConfig, ADTransformer
+from adlib.model import ADConfig, ADTransformer, describe
 
 SMALL = ADConfig(n_actions=5, n_observations=3, context_len=8, d_model=16, n_layers=3, n_heads=2, d_ff=24, dropout=0.0, attn_dropout=0.0)
 
@@ -279,3 +279,9 @@ def test_config_changes_names_every_field_that_differs():
     assert config_changes(old, new) == ["actions 10 → 5", "observations 1 → 81", "reward embedded per previous action on → off",
                                         "grid size of the (x, y) embedding (0: none) 0 → 9"]
     assert config_changes(new, new) == []
+
+
+def test_describe_names_the_size_and_dropout():
+    config = ADConfig(n_actions=5, n_observations=81, context_len=80, d_model=64, n_layers=4, n_heads=4, d_ff=2048, dropout=0.1, attn_dropout=0.5)
+    assert describe(config) == "4 layers, width 64, 4 heads, feed-forward 2048, dropout 0.1, attention dropout 0.5"
+    assert describe(dataclasses.replace(config, dropout=0.0, attn_dropout=0.0)).endswith("no dropout")
