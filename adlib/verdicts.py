@@ -502,9 +502,9 @@ def critique_lean(counts: dict) -> str:
 
 def copy_or_rl(r):
     counts = {h: len(probes) for h, probes in critique_tally(r["verdict"]).items()}
-    text = (f"of {len(r['verdict'])} probes: {counts['H_copy']} support the heuristic, {counts['H_RL']} a general learner, "
-            f"{counts['both']} cannot separate them, {counts['neither']} match neither, {counts['unresolved']} are unresolved "
-            f"(the training seeds disagree); chapter 6: AD is {critique_lean(counts)}")
+    text = (f"of {len(r['verdict'])} probes, those supporting the heuristic: {counts['H_copy']}; a general learner: {counts['H_RL']}; "
+            f"unable to separate them: {counts['both']}; matching neither: {counts['neither']}; unresolved (the training seeds "
+            f"disagree): {counts['unresolved']}; chapter 6: AD is {critique_lean(counts)}")
     return text, critique_leaning(counts)
 
 

@@ -100,8 +100,8 @@ def test_critique_row_counts_the_probes_verdicts():
         return {"06_critique": record("06_critique", verdict=[{"probe": f"{i + 1}.", "supports": s} for i, s in enumerate(supports)])}
 
     row = verdict(verdicts.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "unresolved")), "AD's Dark Room behaviour")
-    assert row.verdict == verdicts.CLOSER_TO_IT and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
-    assert "1 are unresolved" in row.number and row.number.endswith("AD is closer to the critique's heuristic than to a general learner")
+    assert row.verdict == verdicts.CLOSER_TO_IT and row.number.startswith("of 7 probes, those supporting the heuristic: 3; a general learner: 1")
+    assert "unresolved (the training seeds disagree): 1;" in row.number and row.number.endswith("AD is closer to the critique's heuristic than to a general learner")
     row = verdict(verdicts.claims(critique("H_copy", "H_RL", "H_RL", "both", "unresolved", "unresolved", "neither")), "AD's Dark Room behaviour")
     assert row.verdict == verdicts.CLOSER_TO_RL  # the chapter's words, not "not reproduced"
     row = verdict(verdicts.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
