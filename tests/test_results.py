@@ -100,8 +100,8 @@ def test_critique_row_counts_the_probes_verdicts():
         return {"06_critique": record("06_critique", verdict=[{"probe": f"{i + 1}.", "supports": s} for i, s in enumerate(supports)])}
 
     row = verdict(verdicts.claims(critique("both", "H_copy", "H_copy", "neither", "H_RL", "H_copy", "unresolved")), "AD's Dark Room behaviour")
-    assert row.verdict == verdicts.CLOSER_TO_IT and row.number.startswith("of 7 probes: 3 support the heuristic, 1 a general learner")
-    assert "1 are unresolved" in row.number and row.number.endswith("AD is closer to the critique's heuristic than to a general learner")
+    assert row.verdict == verdicts.CLOSER_TO_IT and row.number.startswith("of 7 probes, those supporting the heuristic: 3; a general learner: 1")
+    assert "unresolved (the training seeds disagree): 1;" in row.number and row.number.endswith("AD is closer to the critique's heuristic than to a general learner")
     row = verdict(verdicts.claims(critique("H_copy", "H_RL", "H_RL", "both", "unresolved", "unresolved", "neither")), "AD's Dark Room behaviour")
     assert row.verdict == verdicts.CLOSER_TO_RL  # the chapter's words, not "not reproduced"
     row = verdict(verdicts.claims(critique("H_copy", "H_RL", "both", "both", "both", "both", "both")), "AD's Dark Room behaviour")
@@ -275,3 +275,13 @@ def test_training_compute_counts_each_run_where_it_is_first_used():
         "03_expert_distillation": {"runs": 2, "first_used": 1, "flops": 5e11},
         "06_critique": {"runs": 2, "first_used": 0, "flops": 0.0},
     }
+
+
+def test_ed_fails_reads_the_paired_per_seed_change():
+    from adlib import verdicts
+
+    held = {"AD": {"last_10": {"mean": 0.92, "std": 0.02}}, "ED": {"first_episode": 0.10, "last_10": {"mean": 0.19, "std": 0.05}}}
+    rising = {"darkroom_held_out": held, "ed_in_context_gain": {"ED": {"mean": 0.09, "std": 0.04}}}
+    flat = {"darkroom_held_out": held, "ed_in_context_gain": {"ED": {"mean": 0.09, "std": 0.05}}}
+    assert verdicts.ed_fails(rising)[1] == verdicts.PARTLY  # below AD, but each seed rises: 0.09 > 2 x 0.04
+    assert verdicts.ed_fails(flat)[1] == verdicts.REPRODUCED
