@@ -329,7 +329,7 @@ def agreed(labels) -> str:
     return labels.pop() if len(labels) == 1 else "unresolved"
 
 
-def critique_positions(r) -> dict:
+def critique_positions(r, search_room: str = "Dark Room Hard") -> dict:
     """Where AD lies on chapter 6's probes, from the chapter's record: on the line from H_copy's
     scripted agent (0) to H_RL's (1), each as :func:`place_interval` over AD's training seeds
     (a record without per-seed values gives the mean alone). ``search`` and ``novelty``: Dark
@@ -341,18 +341,20 @@ def critique_positions(r) -> dict:
     chance; NaN when its intact aim is within 0.05 of that floor), ``separable`` (the scripted
     agents' losses at least 10 points apart) and ``masking``; ``shift``: the share of
     its shift-0 best-arm rate each method keeps at +2 and -2, AD placed from win-stay/lose-shift
-    to UCB1; ``kept``: those shares, per method."""
+    to UCB1; ``kept``: those shares, per method. ``search_room``: the room probe 2 is read in. A
+    record without the goal-move slopes or the bandit scores (a model probed without them) places
+    nothing on those probes."""
     m = lambda v: as_tuple(v)[0]  # noqa: E731
-    hard = r["search"]["Dark Room Hard"]
+    hard = r["search"][search_room]
     copy, rl = "copy agent (random)", "search-then-return"
 
     def between(group: dict, measure: str | None = None) -> dict:
         value = {name: group[name] if measure is None else group[name][measure] for name in ("AD", copy, rl)}
         return place_interval(per_seed(value["AD"]), m(value[copy]), m(value[rl]), mean=m(value["AD"]))
 
-    slopes = r["goal_move_slopes"]
+    slopes = r.get("goal_move_slopes")
     move = (place_interval(slopes.get("ad_per_seed", [slopes["ad"]]), slopes["copy"], 0.0, mean=slopes["ad"])
-            if abs(slopes["copy"]) >= 0.1 else dict(NO_POSITION))
+            if slopes and abs(slopes["copy"]) >= 0.1 else dict(NO_POSITION))
     masking = r["masking"]
     base = "no reward in view" if "no reward in view" in masking else "chance"
     who = [k for k in ("AD", "copy", "search", "source") if k in masking["intact"]]
@@ -370,9 +372,10 @@ def critique_positions(r) -> dict:
 
     loss = {k: float(lost(k)[0]) for k in who}
     separable = bool(all(np.isfinite(loss[k]) for k in ("AD", "copy", "search")) and abs(loss["copy"] - loss["search"]) >= 0.1)
-    bandit = {(name, shift): r["bandit_pct_best_arm_91_100"][f"{full}, {shift}"] for name, full in (
+    scores = r.get("bandit_pct_best_arm_91_100", {})
+    bandit = {(name, shift): scores[f"{full}, {shift}"] for name, full in (
         ("ad", "AD (Thompson data)"), ("wsls", "win-stay/lose-shift"), ("ucb", "UCB1"), ("ts", "Thompson sampling"))
-        for shift in ("+0", "+2", "-2") if f"{full}, {shift}" in r["bandit_pct_best_arm_91_100"]}
+        for shift in ("+0", "+2", "-2") if f"{full}, {shift}" in scores}
     kept = {(name, shift): m(bandit[name, shift]) / max(m(bandit[name, "+0"]), 1e-9) for name, shift in bandit if shift != "+0"}
     ad_kept = lambda shift: per_seed(bandit["ad", shift]) / np.maximum(per_seed(bandit["ad", "+0"]), 1e-9)  # noqa: E731
     return {
@@ -381,7 +384,7 @@ def critique_positions(r) -> dict:
         "masking_loss": loss, "separable": separable, "masking_baseline": base,
         "masking": place_interval(lost("AD", seeds=True), loss["copy"], loss["search"], mean=loss["AD"]) if separable else dict(NO_POSITION),
         "shift": {shift: place_interval(ad_kept(shift), kept["wsls", shift], kept["ucb", shift], mean=kept["ad", shift])
-                  for shift in ("+2", "-2")},
+                  for shift in ("+2", "-2")} if bandit else None,
         "kept": kept, "bandit_best_arm": {key: m(v) for key, v in bandit.items()},
     }
 
@@ -397,34 +400,46 @@ def position_words(p: dict, short: bool = False) -> str:
     return f"{share(p['mean'])}{seeds}" if short else f"{share(p['mean'])} of the way from H_copy to H_RL{seeds}"
 
 
-def critique_rows(r) -> list[dict]:
+NOT_RUN = "not run"
+"""What a verdict row supports when its probe was not run on that model."""
+
+
+def not_run(probe: str, why: str) -> dict:
+    """A verdict row for a probe that was not run on a model, saying why."""
+    return {"probe": probe, "h_copy_predicts": "—", "h_rl_predicts": "—", "source": "—", "observed": why, "position": None,
+            "supports": NOT_RUN}
+
+
+def critique_rows(r, search_room: str = "Dark Room Hard") -> list[dict]:
     """Chapter 6's verdict table from its record: for each probe, what H_copy and H_RL predict
     (their scripted agents' measured results), what the source did where it can run the probe,
     what AD did, AD's ``position`` over training seeds (:func:`critique_positions`; None where the
     probe places nothing), and the hypothesis it supports (:func:`supported_interval`, with the
-    special rules chapter 6 states; a rule read per seed gives *unresolved* when seeds disagree)."""
+    special rules chapter 6 states; a rule read per seed gives *unresolved* when seeds disagree).
+    ``search_room``: the room probe 2 is read in; probes 4 and 7 are :data:`NOT_RUN` where the
+    record lacks them."""
     m = lambda v: as_tuple(v)[0]  # noqa: E731
-    at = critique_positions(r)
+    at = critique_positions(r, search_room)
     way = lambda key: position_words(at[key])  # noqa: E731
     agree, chance = (per_seed(r["agreement"][k]) for k in ("agree", "chance"))
-    hard = {name: m(v["first_reward_episode"]) for name, v in r["search"]["Dark Room Hard"].items()}
+    hard = {name: m(v["first_reward_episode"]) for name, v in r["search"][search_room].items()}
     decoy = {name: m(v) for name, v in r["decoy"]["visits_episodes_2_3"].items()}
-    slopes, loss, separable = r["goal_move_slopes"], at["masking_loss"], at["separable"]
+    slopes, loss, separable = r.get("goal_move_slopes"), at["masking_loss"], at["separable"]
     aim = {c: m(r["masking"][c]["AD"]) for c in ("intact", "rewarded episode hidden")}
     base = at["masking_baseline"]
     kd = r["key_to_door"]["AD (trained on Dark Room)"]
     key, door = kd["last_10_key_rate"], kd["last_10_door_rate"]
     keys, doors = (np.asarray(kd.get(f"last_10_{k}_rate_per_seed", [kd[f"last_10_{k}_rate"]])) for k in ("key", "door"))
     bandit = at["bandit_best_arm"]
-    shift_support = {shift: supported_interval(p) for shift, p in at["shift"].items()}
+    shift_support = {shift: supported_interval(p) for shift, p in (at["shift"] or {}).items()}
     pct = lambda name, shift: f"{bandit[name, shift]:.0f}%"  # noqa: E731
-    source_move = r["goal_move"].get("source")
+    source_move = r.get("goal_move", {}).get("source")
     return [
         {"probe": "1. agreement with the heuristic", "h_copy_predicts": "shortest-path steps toward the rewarded cell",
          "h_rl_predicts": "the same (in Dark Room the rewarded cell is the goal)", "source": "—",
          "observed": f"{agree.mean():.0%} of steps toward it (chance {chance.mean():.0%})", "position": None,
          "supports": agreed("both" if a > 2 * c else "neither" for a, c in zip(agree, chance))},
-        {"probe": "2. search before the first reward (Dark Room Hard)",
+        {"probe": f"2. search before the first reward ({search_room})",
          "h_copy_predicts": f"random search: first reward in episode {hard['copy agent (random)']:.1f}",
          "h_rl_predicts": f"systematic search: episode {hard['search-then-return']:.1f}",
          "source": f"episode {hard['source']:.1f}" if "source" in hard else "—",
@@ -434,6 +449,7 @@ def critique_rows(r) -> list[dict]:
          "h_rl_predicts": f"one visit, then search ({decoy['search-then-return']:.0%})",
          "source": f"{decoy['source']:.0%}" if "source" in decoy else "—",
          "observed": f"{decoy['AD']:.0%}: {way('decoy')}", "position": at["decoy"], "supports": supported_interval(at["decoy"])},
+        not_run("4. the goal moves", "needs the model trained with 1-, 2- and 4-episode windows") if not slopes else
         {"probe": "4. the goal moves", "h_copy_predicts": f"time to leave the old goal grows with the window ({slopes['copy']:.2f} episodes per episode)",
          "h_rl_predicts": f"the same time for every window (search-then-return: {m(r['goal_move']['search-then-return']['skip_g1']):.1f} "
                           "episodes, 0 per episode)",
@@ -453,6 +469,7 @@ def critique_rows(r) -> list[dict]:
          "h_rl_predicts": "door after key: return rising toward 2", "source": "—",
          "observed": f"return {m(kd['last_10_return']):.2f}; key {key:.0%}, door {door:.0%}", "position": None,
          "supports": agreed("H_RL" if d >= 0.5 else "H_copy" if k >= 0.5 else "neither" for k, d in zip(keys, doors))},
+        not_run("7. bandit rewards shifted by +2 and −2", "a probe of the bandit model") if not at["shift"] else
         {"probe": "7. bandit rewards shifted by +2 and −2",
          "h_copy_predicts": f"win-stay/lose-shift collapses ({pct('wsls', '+0')} best arm → {pct('wsls', '+2')} at +2, {pct('wsls', '-2')} at −2)",
          "h_rl_predicts": f"unchanged (UCB1 {pct('ucb', '+0')} → {pct('ucb', '+2')}, {pct('ucb', '-2')})",

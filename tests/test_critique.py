@@ -425,3 +425,14 @@ def test_window_slopes_give_the_mean_slope_and_one_per_shared_seed():
     assert mean_slope == pytest.approx(np.polyfit((1, 2, 4), (1.5, 2.0, 5.0), 1)[0])
     config = data.DarkRoomDataConfig(goals=(0,), epsilon_start=1.0, epsilon_end=0.0, epsilon_decay_episodes=60)
     assert config.epsilon_after(1) == pytest.approx(59 / 60) and config.epsilon_after(60) == config.epsilon_after(100) == 0.0
+
+
+def test_a_model_probed_without_the_window_ablation_or_the_bandit_gets_not_run_rows():
+    record = critique_record()
+    record["search"]["Dark Room"] = record["search"].pop("Dark Room Hard")  # a Dark Room model: probe 2 read in its own room
+    for key in ("goal_move_slopes", "goal_move", "bandit_pct_best_arm_91_100"):
+        del record[key]
+    rows = verdicts.critique_rows(record, search_room="Dark Room")
+    assert [r["supports"] for r in rows] == ["both", "H_copy", "H_copy", verdicts.NOT_RUN, "H_copy", "H_copy", verdicts.NOT_RUN]
+    assert rows[1]["probe"].endswith("(Dark Room)") and rows[3]["position"] is None and rows[6]["position"] is None
+    assert verdicts.critique_tally(rows)["H_copy"] == ["2", "3", "5", "6"]
