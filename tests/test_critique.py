@@ -363,7 +363,7 @@ def test_positions_carry_an_interval_over_training_seeds_and_a_straddling_one_is
     record["decoy"]["visits_episodes_2_3"]["source"] = {"mean": 0.25, "std": 0.1}
     assert verdicts.critique_rows(record)[2]["source"] == "25%"
     text, verdict = verdicts.copy_or_rl({"verdict": verdicts.critique_rows(record)})
-    assert "1 are unresolved" in text and verdict == verdicts.CLOSER_TO_IT
+    assert "unresolved (the training seeds disagree): 1;" in text and verdict == verdicts.CLOSER_TO_IT
 
 
 def test_masking_loss_is_measured_from_each_agents_aim_with_no_reward_in_view():
