@@ -278,8 +278,6 @@ def test_training_compute_counts_each_run_where_it_is_first_used():
 
 
 def test_ed_fails_reads_the_paired_per_seed_change():
-    from adlib import verdicts
-
     held = {"AD": {"last_10": {"mean": 0.92, "std": 0.02}}, "ED": {"first_episode": 0.10, "last_10": {"mean": 0.19, "std": 0.05}}}
     rising = {"darkroom_held_out": held, "ed_in_context_gain": {"ED": {"mean": 0.09, "std": 0.04}}}
     flat = {"darkroom_held_out": held, "ed_in_context_gain": {"ED": {"mean": 0.09, "std": 0.05}}}
