@@ -16,6 +16,7 @@ import numpy as np
 
 from . import agents, behaviour, data, envs, grid_evaluation, interventions, probes, sources
 from .in_context import InContextPolicy, in_context_trace
+from .model import ADTransformer
 from .rollouts import Trajectories, rollout
 from .stats import Spread, as_dict, mean_and_spread, mean_by_group
 
@@ -63,6 +64,24 @@ class HeldOutRuns:
 
     def room(self) -> envs.DarkRoomEnv:
         return envs.DarkRoomEnv(np.stack(np.divmod(self.goal_of_run, self.size), axis=1), self.size, self.horizon)
+
+
+def stack_by_config(variants: dict[str, list]) -> list[tuple]:
+    """Variants (name -> its per-seed models) stacked into one model per architecture, so that
+    variants of one config act in one batch: ``[(model, members, {name: member indices})]``,
+    ``members`` the per-seed models in stacking order."""
+    groups: dict = {}
+    for name, models in variants.items():
+        if not models:
+            raise ValueError(f"variant {name!r} has no models")
+        groups.setdefault(models[0].config, []).append((name, models))
+    out = []
+    for named in groups.values():
+        members = [m for _, models in named for m in models]
+        starts = np.cumsum([0] + [len(models) for _, models in named])
+        out.append((ADTransformer.stack(members).eval(), members,
+                    {name: np.arange(a, b) for (name, _), a, b in zip(named, starts[:-1], starts[1:])}))
+    return out
 
 
 def scripted_agents(size: int, window: int) -> dict:
@@ -194,17 +213,37 @@ def key_door_record(evaluations: dict) -> dict:
     return out
 
 
-def verdict_record(p: ModelProbes, reference_search: dict, reference_decoy: dict, room: str = "Dark Room") -> dict:
+def take(spread: Spread, members) -> Spread:
+    """A per-member :class:`~adlib.stats.Spread` (one value per member of a stacked model) over
+    ``members`` alone (indices; None: all)."""
+    if members is None:
+        return spread
+    return mean_and_spread(np.asarray(spread.values)[np.asarray(members)])
+
+
+def verdict_record(p: ModelProbes, reference_search: dict, reference_decoy: dict, room: str = "Dark Room", members=None) -> dict:
     """What :func:`adlib.verdicts.critique_rows` reads for one model (``search_room=room``):
     its probes ``p`` beside the references' probe 2 (``{name: (first reward, novelty)}``) and
-    probe 3 (``{name: decoy visits}``) results."""
+    probe 3 (``{name: decoy visits}``) results. ``members``: only these members of ``p``'s
+    stacked model (e.g. one variant of several stacked together; every spread in ``p`` must
+    then hold one value per member)."""
+    n = p.runs.n_members
+
+    def keep(spread):
+        if members is not None and len(spread.values) != n:
+            raise ValueError(f"a spread of {len(spread.values)} values cannot be split among {n} members: "
+                             "every member needs its own runs (and probe 5 decisions) for a per-member record")
+        return take(spread, members)
+
+    masking = {condition: {who: keep(v) for who, v in by.items()} for condition, by in p.masking.items()}
     record = {
-        "agreement": {k: as_dict(v, per_seed=True) for k, v in p.agreement.items()},
-        "returns_last_10": {"AD": as_dict(p.last10, per_seed=True)},
-        "search": {room: search_record({"AD": p.search} | reference_search)},
-        "decoy": {"visits_episodes_2_3": {name: as_dict(v, name == "AD") for name, v in ({"AD": p.decoy} | reference_decoy).items()}},
-        "masking": masking_record(p.masking),
+        "agreement": {k: as_dict(keep(v), per_seed=True) for k, v in p.agreement.items()},
+        "returns_last_10": {"AD": as_dict(keep(p.last10), per_seed=True)},
+        "search": {room: search_record({"AD": tuple(keep(v) for v in p.search)} | reference_search)},
+        "decoy": {"visits_episodes_2_3": {name: as_dict(v, name == "AD") for name, v in ({"AD": keep(p.decoy)} | reference_decoy).items()}},
+        "masking": masking_record(masking),
     }
     if p.key_door is not None:
-        record["key_to_door"] = key_door_record({"AD (trained on Dark Room)": p.key_door})
+        ev = p.key_door if members is None else p.key_door.for_groups(members)
+        record["key_to_door"] = key_door_record({"AD (trained on Dark Room)": ev})
     return record

@@ -380,6 +380,12 @@ class ModelSizeExperiment:
     narrow_source: DarkRoomDataConfig
     """Chapter 2's source on ``n_narrow_goals`` of its training goals, as many histories in all."""
     n_narrow_goals: int
+    probe_eval_seeds: int
+    """6b's probes: runs per goal and training seed (chapter 6: ``n_eval_seeds``), held-out and training goals alike."""
+    probe_key_door_pairs: int
+    """6b's probe 6: this many of chapter 5's Key-to-Door test pairs (chapter 6: all), its episodes and scoring."""
+    probe_decisions: int
+    """6b's probe 5: at most this many decisions per training seed."""
 
     @property
     def halfway(self) -> int:
@@ -407,6 +413,9 @@ def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
         narrow_seeds=D.train_seeds[:3],
         narrow_source=dataclasses.replace(D.source, goals=tuple(narrow), histories_per_goal=per_goal),
         n_narrow_goals=n_narrow,
+        probe_eval_seeds=1,
+        probe_key_door_pairs=8 if full else 2,
+        probe_decisions=150 if full else 40,
     )
 
 

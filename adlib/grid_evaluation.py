@@ -4,7 +4,7 @@ from batched rollouts, :class:`GridEvaluation` and its measures over training se
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -109,6 +109,15 @@ class GridEvaluation:
         """Per-run values averaged within each group; a method with one group (a baseline's
         independent runs) keeps its runs, so its spread is over runs."""
         return self._by_group(per_run) if len(np.unique(self.groups)) > 1 else np.asarray(per_run)
+
+    def for_groups(self, groups) -> "GridEvaluation":
+        """The runs of ``groups`` alone (e.g. one variant's members of a stacked model)."""
+        rows = np.isin(self.groups, np.asarray(groups))
+        if not rows.any():
+            raise ValueError(f"no runs in groups {list(groups)}; this evaluation has groups {np.unique(self.groups).tolist()}")
+        pick = lambda x: None if x is None else x[rows]  # noqa: E731
+        return replace(self, returns=self.returns[rows], observations=self.observations[rows], groups=self.groups[rows],
+                                   lengths=pick(self.lengths))
 
     def curves_by_group(self) -> np.ndarray:
         """``[n_groups, n_episodes]`` fraction of optimal, averaged within each group."""

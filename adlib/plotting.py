@@ -55,6 +55,15 @@ def set_book_style() -> None:
     sns.set_theme(style="whitegrid", context="notebook", rc={"axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100})
 
 
+SIZE_COLORS = {"book": "#08519c", "in-between": "#4292c6", "paper": "#9ecae1"}
+"""AD at three model sizes (chapters 2 and 6b): shades of AD's blue, darkest for the book's model."""
+
+
+def size_color(variant: str) -> str:
+    """The colour of a model-size variant named after its size ("paper, 20 goals, halfway" is the paper's)."""
+    return SIZE_COLORS[variant.split(",")[0]]
+
+
 def color_for(method: str) -> str:
     """The fixed colour of a method (grey-blue for unknown names)."""
     return METHOD_COLORS.get(method, "#17becf")

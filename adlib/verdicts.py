@@ -517,11 +517,42 @@ def critique_lean(counts: dict) -> str:
     return LEAN_WORDS[critique_leaning(counts)]
 
 
+def verdict_changes(rows_by_variant: dict[str, list[dict]], names) -> dict[str, dict[str, str]]:
+    """The probes whose supported hypothesis differs among the variants ``names`` (each a list of
+    :func:`critique_rows`), probes not run on one of them left out: ``{probe number: {variant: supports}}``."""
+    out = {}
+    for rows in zip(*(rows_by_variant[n] for n in names)):
+        supports = {n: row["supports"] for n, row in zip(names, rows)}
+        if NOT_RUN not in supports.values() and len(set(supports.values())) > 1:
+            out[rows[0]["probe"].split(".")[0]] = supports
+    return out
+
+
+def changes_words(changes: dict, what: str) -> str:
+    """:func:`verdict_changes` in a sentence: whether the verdict moves with ``what`` (e.g.
+    "size") and, where it does, on which probes and how."""
+    if not changes:
+        return f"does not move with {what}: every probe run on all of them supports the same hypothesis"
+    moves = "; ".join(f"probe {p}: " + ", ".join(f"{h} ({n})" for n, h in by.items()) for p, by in changes.items())
+    return f"moves with {what} on {len(changes)} probe{'s' if len(changes) > 1 else ''} ({moves})"
+
+
 def copy_or_rl(r):
     counts = {h: len(probes) for h, probes in critique_tally(r["verdict"]).items()}
     text = (f"of {len(r['verdict'])} probes, those supporting the heuristic: {counts['H_copy']}; a general learner: {counts['H_RL']}; "
             f"unable to separate them: {counts['both']}; matching neither: {counts['neither']}; unresolved (the training seeds "
             f"disagree): {counts['unresolved']}; chapter 6: AD is {critique_lean(counts)}")
+    return text, critique_leaning(counts)
+
+
+def copy_or_rl_at_paper_size(r):
+    """:func:`copy_or_rl` for chapter 6b's paper-size model, and whether the verdict moves with size."""
+    paper = r["by_size"]["paper"]
+    counts = {h: len(probes) for h, probes in critique_tally(paper["verdict"]).items()}
+    run = sum(row["supports"] != NOT_RUN for row in paper["verdict"])
+    text = (f"the paper's model ({paper['parameters']:,} parameters), {run} probes run: those supporting the heuristic: {counts['H_copy']}; "
+            f"a general learner: {counts['H_RL']}; unable to separate them: {counts['both']}; matching neither: {counts['neither']}; "
+            f"unresolved: {counts['unresolved']}; AD is {critique_lean(counts)}, and the verdict {changes_words(r['verdict_changes']['size'], 'size')}")
     return text, critique_leaning(counts)
 
 
@@ -583,6 +614,9 @@ CLAIMS = (
         "reverse; a probe supports a hypothesis only when its whole interval over training seeds lies in that third",
         copy_or_rl, caveat="the book's small CPU models, over the chapter's training seeds; the source's result stands beside probes 2-5 and 7",
         where="main text"),
+    ClaimRule("critique", "… and at the paper's model size", "06b_model_size",
+        "chapter 6's rule on chapter 6b's paper-size model (probes 1-3, 5 and 6, in the 9×9 room, with a lighter protocol)",
+        copy_or_rl_at_paper_size, caveat="chapter 6b compares the three sizes on one protocol", where="main text"),
 )
 """Every claim the summary scores, in its order: the paper's, then 1a3orn's, then the critique's."""
 

@@ -1,10 +1,12 @@
 """Chapter 6's machinery: scripted agents, the moving goal, prompts, hidden tokens and probes."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from adlib import agents, behaviour, envs, interventions, rollouts, sources, stats, verdicts
+from adlib import agents, behaviour, critique, envs, grid_evaluation, interventions, rollouts, sources, stats, verdicts
 from adlib.model import ADConfig, ADTransformer
 
 SIZE = 9
@@ -436,3 +438,67 @@ def test_a_model_probed_without_the_window_ablation_or_the_bandit_gets_not_run_r
     assert [r["supports"] for r in rows] == ["both", "H_copy", "H_copy", verdicts.NOT_RUN, "H_copy", "H_copy", verdicts.NOT_RUN]
     assert rows[1]["probe"].endswith("(Dark Room)") and rows[3]["position"] is None and rows[6]["position"] is None
     assert verdicts.critique_tally(rows)["H_copy"] == ["2", "3", "5", "6"]
+
+
+# --- adlib.critique: one suite for any stacked Dark Room model (chapters 6 and 6b) -------------------
+
+
+def test_held_out_runs_lay_out_runs_member_major_and_goal_minor():
+    runs = critique.HeldOutRuns(np.array([10, 20, 30]), n_members=2, n_eval_seeds=2)
+    assert runs.runs_per_goal == 4
+    assert runs.goal_of_run.tolist() == [10, 20, 30] * 4
+    assert runs.group.tolist() == [0] * 6 + [1] * 6  # member 0's runs first, both its evaluation seeds
+    assert runs.room().goals.tolist() == [[1, 1], [2, 2], [3, 3]] * 4
+    assert runs.optimal.shape == (3,) and (runs.optimal > 0).all()
+    with pytest.raises(ValueError, match="at least one member"):
+        critique.HeldOutRuns(np.array([10]), n_members=0, n_eval_seeds=1)
+
+
+def test_stack_by_config_puts_each_architecture_in_one_model_and_keeps_the_members_in_order(tiny_model):
+    other = ADTransformer(dataclasses.replace(tiny_model.config, d_ff=32)).eval()
+    variants = {"a": [tiny_model, tiny_model], "b": [other], "c": [tiny_model]}
+    stacks = critique.stack_by_config(variants)
+    assert len(stacks) == 2
+    (model, members, parts), (model_b, _, parts_b) = stacks
+    assert model.n_members == 3 and {k: v.tolist() for k, v in parts.items()} == {"a": [0, 1], "c": [2]}
+    assert model_b.n_members == 1 and parts_b["b"].tolist() == [0]
+    x = torch.randint(0, 81, (1, 5))
+    for e, single in enumerate(members):
+        assert torch.allclose(model.member(e)(x, x % 5, x.float() * 0), single(x, x % 5, x.float() * 0))
+    with pytest.raises(ValueError, match="no models"):
+        critique.stack_by_config({"empty": []})
+
+
+def test_a_variants_record_takes_its_own_members_values():
+    spread = stats.mean_and_spread([0.1, 0.2, 0.6])
+    assert critique.take(spread, None) is spread
+    assert critique.take(spread, [0, 2]).values.tolist() == [0.1, 0.6] and critique.take(spread, [2])[0] == pytest.approx(0.6)
+    returns = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2, 4)
+    ev = grid_evaluation.GridEvaluation(returns, np.ones(2), np.zeros((3, 2, 8)), np.array([0, 1, 2]))
+    part = ev.for_groups([1, 2])
+    assert part.returns.tolist() == returns[1:].tolist() and part.groups.tolist() == [1, 2]
+    assert critique.last_10_units(part).tolist() == critique.last_10_units(ev)[1:].tolist()
+    with pytest.raises(ValueError, match="no runs in groups"):
+        ev.for_groups([7])
+
+
+def test_verdict_changes_name_the_probes_that_move_and_skip_those_not_run():
+    row = lambda n, s: {"probe": f"{n}. probe", "supports": s}  # noqa: E731
+    rows = {"small": [row(1, "both"), row(2, "H_copy"), row(4, verdicts.NOT_RUN)],
+            "large": [row(1, "both"), row(2, "neither"), row(4, verdicts.NOT_RUN)],
+            "same": [row(1, "both"), row(2, "H_copy"), row(4, "H_RL")]}
+    assert verdicts.verdict_changes(rows, ["small", "large"]) == {"2": {"small": "H_copy", "large": "neither"}}
+    assert verdicts.verdict_changes(rows, ["small", "same"]) == {}  # probe 4 was not run on one of them
+    assert verdicts.changes_words({}, "size").startswith("does not move with size")
+    words = verdicts.changes_words(verdicts.verdict_changes(rows, ["small", "large"]), "size")
+    assert words == "moves with size on 1 probe (probe 2: H_copy (small), neither (large))"
+
+
+def test_the_summary_row_at_the_paper_size_reads_chapter_6bs_paper_model():
+    rows = [{"probe": f"{n}. p", "supports": s} for n, s in
+            zip(range(1, 8), ("both", "H_copy", "H_copy", verdicts.NOT_RUN, "both", "neither", verdicts.NOT_RUN))]
+    record = {"by_size": {"paper": {"parameters": 1126725, "verdict": rows}}, "verdict_changes": {"size": {}}}
+    text, lean = verdicts.copy_or_rl_at_paper_size(record)
+    assert lean == verdicts.CLOSER_TO_IT and "1,126,725 parameters" in text and "5 probes run" in text
+    assert "does not move with size" in text
+    assert verdicts.claim("… and at the paper's model size").chapter == "06b_model_size"

@@ -63,7 +63,7 @@ def test_notebooks_keep_plumbing_out_of_the_page():
                 if "plt.show()" in src:
                     alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
                     assert len(alt) > 10, f"{path.name}: a figure cell without alt text: {src[:80]!r}"
-            found = list(dict.fromkeys(re.findall(r"\*\*Figure ([0-9A-Z]+)\.([0-9]+)\.\*\*", src)))
+            found = list(dict.fromkeys(re.findall(r"\*\*Figure ([0-9A-Za-z]+)\.([0-9]+)\.\*\*", src)))
             numbers_by_cell.append(found)
         numbers = [n for cell in numbers_by_cell for n in cell]
         assert len(numbers) == len(set(numbers)), f"{path.name}: a figure number is used in two cells: {numbers}"
@@ -302,6 +302,28 @@ def test_critique_chapter_verdict_and_probes(executed):
         for agent, v in by_agent.items():
             assert 0 <= v["mean"] <= 1 and v["std"] >= 0, (condition, agent)
     assert r["masking"]["intact"]["copy"]["mean"] > 0.9  # the heuristic aims straight at a rewarded cell in view
+
+
+@pytest.mark.notebook
+def test_model_size_page_scores_every_variant_on_chapter_6s_references(executed):
+    from adlib import verdicts
+
+    _, results = executed
+    r, r6 = (json.loads((results / f"{name}.json").read_text()) for name in ("06b_model_size", "06_critique"))
+    by = r["by_size"]
+    assert list(by)[:3] == ["book", "in-between", "paper"] and sum("halfway" in name for name in by) == 2 and len(by) == 6
+    assert by["book"]["parameters"] < by["in-between"]["parameters"] < by["paper"]["parameters"]
+    for name, v in by.items():
+        assert [row["probe"].split(".")[0] for row in v["verdict"]] == [str(i) for i in range(1, 8)], name
+        assert v["verdict"][3]["supports"] == v["verdict"][6]["supports"] == verdicts.NOT_RUN  # the window ablation and the bandit
+        assert v["verdict"][1]["probe"].endswith("(Dark Room)")
+        for where in ("held_out_last_10", "training_goals_last_10"):
+            assert len(v[where]["per_seed"]) == v["seeds"] and all(0 <= x <= 1 for x in v[where]["per_seed"]), (name, where)
+    # The scripted references are chapter 6's runs (same rooms, same seeds): the same numbers on both pages.
+    for name in ("copy agent (random)", "search-then-return", "source"):
+        assert by["book"]["probes"]["search"]["Dark Room"][name] == r6["search"]["Dark Room"][name]
+        assert by["paper"]["probes"]["decoy"]["visits_episodes_2_3"][name] == r6["decoy"]["visits_episodes_2_3"][name]
+    assert set(r["verdict_changes"]) == {"size", "task_diversity", "training_time"}
 
 
 @pytest.mark.notebook
