@@ -23,6 +23,7 @@ CHAPTERS = {
     "04_out_of_distribution": "4. Out of distribution",
     "05_harder_dark_rooms": "5. Harder dark rooms",
     "06_critique": "6. The critique",
+    "06b_model_size": "6b. Model size",
 }
 
 
@@ -70,7 +71,7 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     read from the settings each chapter recorded, so it follows the configs.
     """
     settings = {name: r.get("settings", {}) for name, r in records.items()}
-    bandit, room, harder = (settings.get(k) for k in ("01_bandit", "02_darkroom", "05_harder_dark_rooms"))
+    bandit, room, harder, sizes = (settings.get(k) for k in ("01_bandit", "02_darkroom", "05_harder_dark_rooms", "06b_model_size"))
     rows = []
 
     def row(aspect, paper, book_parts):
@@ -82,7 +83,9 @@ def deviations(records: dict[str, dict]) -> list[dict]:
         room and f"Dark Room: {_model_text(room['model'])}",
         harder and f"Dark Room Hard: {_model_text(harder['hard_model'])}",
         harder and f"Key-to-Door: {_model_text(harder['key_door_model'])}",
+        sizes and f"also the paper's Dark Room model and one in between (chapters 2 and 6b): {_model_text(sizes['paper'])}",
     ])
+
     def budget(name, train):
         return f"{name}: {train['steps']:,} steps of batch {train['batch_size']}, peak {train['lr']:g}"
 
