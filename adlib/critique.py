@@ -10,14 +10,14 @@ functions turn what the probes measured into the parts of a chapter record that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import agents, behaviour, data, envs, grid_evaluation, interventions, probes, sources
 from .in_context import InContextPolicy, in_context_trace
 from .model import ADTransformer
-from .rollouts import Trajectories, rollout
+from .rollouts import Trajectories, rollout, take_runs
 from .stats import Spread, as_dict, mean_and_spread, mean_by_group
 
 SCRIPTED = ("copy agent (random)", "copy agent (novel)", "search-then-return", "random")
@@ -146,6 +146,8 @@ class ModelProbes:
     """Its decisions with no reward in view, from the random policy's runs (None where there are none)."""
     masking: dict
     key_door: grid_evaluation.GridEvaluation | None
+    seen_last10: Spread | None = None
+    """As ``last10``, on the training goals :func:`probe_model` was given (None: none)."""
 
     @property
     def decoy(self) -> Spread:
@@ -154,7 +156,7 @@ class ModelProbes:
 
 def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes: int, seed: int, rng: np.random.Generator,
                 floor: Trajectories, source_config, prompts: dict, decoys: np.ndarray, prompt_episodes: int,
-                key_door: dict | None = None, decisions: int = 2000) -> ModelProbes:
+                key_door: dict | None = None, decisions: int = 2000, seen_goals: np.ndarray | None = None) -> ModelProbes:
     """Run AD's side of the probes for ``model`` (its training seeds stacked) and ``members``
     (the same models one by one, each reading its own runs' contexts in probe 5).
 
@@ -164,9 +166,18 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
     probe 5; ``prompts`` and ``decoys`` (:func:`decoy_prompts`, any subset of them):
     probe 3, ``prompt_episodes`` after each (seed ``seed + 900``); ``key_door``: keyword arguments
     of :func:`adlib.grid_evaluation.evaluate_on_key_doors` but the policy (probe 6), or None;
-    ``decisions``: at most this many decisions in probe 5."""
-    traj, probs = in_context_trace(InContextPolicy(model), runs.room(), n_episodes * runs.horizon, seed=seed + 500)
+    ``decisions``: at most this many decisions in probe 5; ``seen_goals``: training goals on which
+    the model also acts in the same batch (their runs enter no probe, only ``seen_last10``)."""
     group, goal_of_run, size, horizon = runs.group, runs.goal_of_run, runs.size, runs.horizon
+    seen_runs = None if seen_goals is None else replace(runs, goals=np.asarray(seen_goals))
+    both = runs if seen_runs is None else replace(runs, goals=np.concatenate([runs.goals, seen_runs.goals]))
+    traj, probs = in_context_trace(InContextPolicy(model), both.room(), n_episodes * horizon, seed=seed + 500)
+    seen_last10 = None
+    if seen_runs is not None:  # each block of runs holds the held-out goals, then the seen ones
+        held = np.arange(len(both.goal_of_run)) % len(both.goals) < len(runs.goals)
+        seen_curve = probes.fraction_of_optimal(take_runs(traj, np.flatnonzero(~held)), seen_runs.optimal, horizon)
+        seen_last10 = mean_and_spread(mean_by_group(seen_curve[:, -10:].mean(axis=1), seen_runs.group))
+        traj, probs = take_runs(traj, np.flatnonzero(held)), probs[held]
     agree, targets = agreement(traj, probs, runs, window)
     curve = probes.fraction_of_optimal(traj, runs.optimal, horizon)
     make = {"AD": lambda: InContextPolicy(model)}
@@ -180,7 +191,8 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
         runs=runs, traj=traj, probs=probs, agreement=agree, targets=targets, search=probes.search_stats(traj, horizon, window, group),
         last10=mean_and_spread(mean_by_group(curve[:, -10:].mean(axis=1), group)), prompted=prompted, decisions=chosen, floor_decisions=no_reward,
         masking=masking,
-        key_door=None if key_door is None else grid_evaluation.evaluate_on_key_doors([InContextPolicy(model)], **key_door))
+        key_door=None if key_door is None else grid_evaluation.evaluate_on_key_doors([InContextPolicy(model)], **key_door),
+        seen_last10=seen_last10)
 
 
 # --- the record's parts ---------------------------------------------------------------------------

@@ -386,6 +386,8 @@ class ModelSizeExperiment:
     """6b's probe 6: this many of chapter 5's Key-to-Door test pairs (chapter 6: all), its episodes and scoring."""
     probe_decisions: int
     """6b's probe 5: at most this many decisions per training seed."""
+    probe_key_door_episodes: int
+    """6b's probe 6: episodes per Key-to-Door run, the last 10 scored (chapters 5 and 6: ``eval_episodes``)."""
 
     @property
     def halfway(self) -> int:
@@ -415,7 +417,8 @@ def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
         n_narrow_goals=n_narrow,
         probe_eval_seeds=1,
         probe_key_door_pairs=8 if full else 2,
-        probe_decisions=150 if full else 40,
+        probe_decisions=100 if full else 40,
+        probe_key_door_episodes=50 if full else 6,
     )
 
 
