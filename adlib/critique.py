@@ -60,7 +60,7 @@ class HeldOutRuns:
 
     @property
     def optimal(self) -> np.ndarray:
-        return envs.darkroom_optimal_return(np.stack(np.divmod(np.asarray(self.goals), self.size), axis=1))
+        return envs.darkroom_optimal_return(np.stack(np.divmod(np.asarray(self.goals), self.size), axis=1), self.size, self.horizon)
 
     def room(self) -> envs.DarkRoomEnv:
         return envs.DarkRoomEnv(np.stack(np.divmod(self.goal_of_run, self.size), axis=1), self.size, self.horizon)
@@ -156,7 +156,8 @@ class ModelProbes:
 
 def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes: int, seed: int, rng: np.random.Generator,
                 floor: Trajectories, source_config, prompts: dict, decoys: np.ndarray, prompt_episodes: int,
-                key_door: dict | None = None, decisions: int = 2000, seen_goals: np.ndarray | None = None) -> ModelProbes:
+                key_door: dict | None = None, decisions: int = 2000, per_member: bool = False,
+                seen_goals: np.ndarray | None = None) -> ModelProbes:
     """Run AD's side of the probes for ``model`` (its training seeds stacked) and ``members``
     (the same models one by one, each reading its own runs' contexts in probe 5).
 
@@ -166,7 +167,8 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
     probe 5; ``prompts`` and ``decoys`` (:func:`decoy_prompts`, any subset of them):
     probe 3, ``prompt_episodes`` after each (seed ``seed + 900``); ``key_door``: keyword arguments
     of :func:`adlib.grid_evaluation.evaluate_on_key_doors` but the policy (probe 6), or None;
-    ``decisions``: at most this many decisions in probe 5; ``seen_goals``: training goals on which
+    ``decisions``: at most this many decisions in probe 5 (``per_member``: per training seed,
+    so that each seed's share does not depend on what it is stacked with); ``seen_goals``: training goals on which
     the model also acts in the same batch (their runs enter no probe, only ``seen_last10``)."""
     group, goal_of_run, size, horizon = runs.group, runs.goal_of_run, runs.size, runs.horizon
     seen_runs = None if seen_goals is None else replace(runs, goals=np.asarray(seen_goals))
@@ -183,8 +185,9 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
     make = {"AD": lambda: InContextPolicy(model)}
     prompted = {name: probes.prompted_visits(runs.room(), make, prompt, runs.goals, decoys, runs.runs_per_goal, size, horizon,
                                              prompt_episodes, seed + 900) for name, prompt in prompts.items()}
-    chosen = probes.one_reward_decisions(traj, goal_of_run, horizon, window, rng, limit=decisions)
-    no_reward = probes.baseline_decisions(floor, goal_of_run, horizon, window, np.random.default_rng(seed + 1550), limit=decisions)
+    cap = {"limit": decisions, "groups": group if per_member else None}
+    chosen = probes.one_reward_decisions(traj, goal_of_run, horizon, window, rng, **cap)
+    no_reward = probes.baseline_decisions(floor, goal_of_run, horizon, window, np.random.default_rng(seed + 1550), **cap)
     masking = probes.masking(members, traj, chosen, group, goal_of_run, size, horizon, window, model.start_action, seed,
                              baseline=(floor, no_reward), make_source=lambda: data.darkroom_source(source_config))
     return ModelProbes(
@@ -243,8 +246,9 @@ def verdict_record(p: ModelProbes, reference_search: dict, reference_decoy: dict
 
     def keep(spread):
         if members is not None and len(spread.values) != n:
-            raise ValueError(f"a spread of {len(spread.values)} values cannot be split among {n} members: "
-                             "every member needs its own runs (and probe 5 decisions) for a per-member record")
+            raise ValueError(f"a spread of {len(spread.values)} values cannot be split among the stack's {n} members: some member "
+                             "had no runs to measure (most likely no probe-5 decision with one rewarded episode in view); "
+                             "give probe_model more episodes, or probe that variant on its own")
         return take(spread, members)
 
     masking = {condition: {who: keep(v) for who, v in by.items()} for condition, by in p.masking.items()}

@@ -370,7 +370,7 @@ class ModelSizeExperiment:
     """The paper's Dark Room model (embedding 64, 4 layers, 4 heads, feed-forward 2048, dropout 0.1,
     attention dropout 0.5): about 1.1M parameters."""
     train: TrainConfig
-    """Chapter 2's budget (1,500 steps of 64 windows, peak learning rate 1e-3), with a checkpoint halfway kept for
+    """Chapter 2's budget (at full scale 1,500 steps of 64 windows, peak learning rate 1e-3), with a checkpoint halfway kept for
     the paper-size runs. The rule, fixed before any paper-size run trained: the budget stands if the first paper-size
     run's training loss over its last fifth of steps is within 1% of its mean over the fifth before (it has flattened,
     as chapter 2's model's has); otherwise every run here trains twice as long."""
@@ -401,7 +401,7 @@ def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
     paper = dataclasses.replace(D.model, n_layers=4, d_ff=2048 if full else 256, dropout=0.1, attn_dropout=0.5)
     n_goals = len(D.train_goals)
     n_narrow = 20 if full else 4
-    narrow = sorted(np.random.default_rng(2022).choice(D.train_goals, n_narrow, replace=False).tolist())
+    narrow = sorted(np.random.default_rng(2022).choice(D.train_goals, n_narrow, replace=False).tolist())  # fixed, whatever the seed
     per_goal = D.source.histories_per_goal * n_goals // n_narrow  # 8 x 65 = 520 = 26 x 20 histories
     train = D.train if full else dataclasses.replace(D.train, batch_size=8)
     return ModelSizeExperiment(
@@ -469,7 +469,8 @@ class BookRun:
 def book_runs(scale: str = "full", seed: int = 0) -> list[BookRun]:
     """Every training run the chapters ask for at ``scale``, each listed once, under the first chapter
     that uses it (chapter 3 also reads chapter 2's and chapter 1's runs, chapter 4 chapter 1's,
-    chapter 6 those of chapters 1, 2 and 5 and trains nothing). The notebooks' records list the
+    chapter 6 those of chapters 1, 2 and 5 and trains nothing), but for 6b's size study, listed under
+    6b though chapter 2 also shows the paper-size and in-between models. The notebooks' records list the
     runs they used; a test checks that they are these."""
     B, D, H, O = (bandit_experiment(scale, seed), darkroom_experiment(scale, seed), harder_rooms_experiment(scale, seed),
                   out_of_distribution_experiment(scale, seed))

@@ -117,7 +117,7 @@ class GridEvaluation:
             raise ValueError(f"no runs in groups {list(groups)}; this evaluation has groups {np.unique(self.groups).tolist()}")
         pick = lambda x: None if x is None else x[rows]  # noqa: E731
         return replace(self, returns=self.returns[rows], observations=self.observations[rows], groups=self.groups[rows],
-                                   lengths=pick(self.lengths))
+                       lengths=pick(self.lengths))
 
     def curves_by_group(self) -> np.ndarray:
         """``[n_groups, n_episodes]`` fraction of optimal, averaged within each group."""

@@ -123,11 +123,11 @@ def config_changes(old: ADConfig, new: ADConfig) -> list[str]:
             for f in dataclasses.fields(ADConfig) if getattr(old, f.name) != getattr(new, f.name)]
 
 
-
 def describe(config: ADConfig) -> str:
     """A model's size in words: "4 layers, width 64, 4 heads, feed-forward 2048, dropout 0.1, attention dropout 0.5"."""
     dropout = f", dropout {config.dropout:g}, attention dropout {config.attn_dropout:g}" if config.dropout or config.attn_dropout else ", no dropout"
     return f"{config.n_layers} layers, width {config.d_model}, {config.n_heads} heads, feed-forward {config.d_ff}{dropout}"
+
 
 def training_step_flops(config: ADConfig, batch_size: int) -> int:
     """Floating-point operations (FLOPs) of the matrix products in one training step's forward

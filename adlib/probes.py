@@ -132,12 +132,13 @@ def window_slopes(moves: dict, name: str, windows) -> tuple[float, list[float]]:
 
 
 def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000,
-                         rewarded: int = 1):
+                         rewarded: int = 1, groups: np.ndarray | None = None):
     """The decisions the masking probe asks about: the first step of an episode (on the start
     cell, not on the goal) whose ``window``-step context holds exactly ``rewarded`` rewarded
     episodes (1: the probe's decisions; 0: its baseline, nothing rewarded in view). Returns
     ``[n, 4]`` rows of (run, step, the rewarded episode or -1, an unrewarded one in the window),
-    at most ``limit``, in a random order. Raises ``RuntimeError`` when there is none."""
+    at most ``limit`` (with ``groups [n_runs]``, e.g. each run's training seed: at most ``limit``
+    per group), in a random order. Raises ``RuntimeError`` when there is none."""
     if rewarded not in (0, 1):
         raise ValueError(f"rewarded must be 0 or 1 rewarded episodes in the window, got {rewarded!r}")
     per_window = window // horizon
@@ -152,14 +153,22 @@ def one_reward_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: in
     if not found:
         raise RuntimeError(f"no moment with exactly {rewarded} rewarded episode(s) in AD's window: run more episodes")
     found = np.array(found)
-    return found[rng.permutation(len(found))[:limit]]
+    found = found[rng.permutation(len(found))]
+    if groups is None:
+        return found[:limit]
+    of_run = np.asarray(groups)[found[:, 0]]
+    order = np.argsort(of_run, kind="stable")  # each group's rows together, still in the random order
+    rank = np.empty(len(of_run), dtype=np.int64)  # each row's place among its own group's rows
+    rank[order] = np.arange(len(of_run)) - np.searchsorted(of_run[order], of_run[order], side="left")
+    return found[rank < limit]
 
 
-def baseline_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000):
+def baseline_decisions(traj, goal_of_run: np.ndarray, horizon: int, window: int, rng: np.random.Generator, limit: int = 2000,
+                       groups: np.ndarray | None = None):
     """:func:`one_reward_decisions` with no rewarded episode in the window (the masking probe's
     floor), or None where the rollout ``traj`` always had a reward in view."""
     try:
-        return one_reward_decisions(traj, goal_of_run, horizon, window, rng, limit, rewarded=0)
+        return one_reward_decisions(traj, goal_of_run, horizon, window, rng, limit, rewarded=0, groups=groups)
     except RuntimeError:
         return None
 

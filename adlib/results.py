@@ -83,7 +83,8 @@ def deviations(records: dict[str, dict]) -> list[dict]:
         room and f"Dark Room: {_model_text(room['model'])}",
         harder and f"Dark Room Hard: {_model_text(harder['hard_model'])}",
         harder and f"Key-to-Door: {_model_text(harder['key_door_model'])}",
-        sizes and f"also the paper's Dark Room model and one in between (chapters 2 and 6b): {_model_text(sizes['paper'])}",
+        sizes and f"also, in chapters 2 and 6b, the paper's Dark Room model ({_model_text(sizes['paper'])}) and one in between "
+                  f"({_model_text(sizes['between'])})",
     ])
 
     def budget(name, train):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from adlib import agents, behaviour, critique, envs, grid_evaluation, interventions, rollouts, sources, stats, verdicts
+from adlib import agents, behaviour, critique, envs, grid_evaluation, interventions, probes, rollouts, sources, stats, verdicts
 from adlib.model import ADConfig, ADTransformer
 
 SIZE = 9
@@ -502,3 +502,47 @@ def test_the_summary_row_at_the_paper_size_reads_chapter_6bs_paper_model():
     assert lean == verdicts.CLOSER_TO_IT and "1,126,725 parameters" in text and "5 probes run" in text
     assert "does not move with size" in text
     assert verdicts.claim("… and at the paper's model size").chapter == "06b_model_size"
+
+
+def test_one_reward_decisions_can_cap_each_group_on_its_own():
+    horizon, window = 2, 4  # two-step episodes, two episodes in view
+    rewards = np.zeros((4, 12))
+    rewards[:, [1, 5, 9]] = 1  # episodes 0, 2 and 4 rewarded: every later episode start has exactly one in view
+    traj = rollouts.Trajectories(np.zeros((4, 12), dtype=np.int64), np.zeros((4, 12), dtype=np.int64), rewards)
+    goal_of_run = np.full(4, 40)
+    every = probes.one_reward_decisions(traj, goal_of_run, horizon, window, np.random.default_rng(0), limit=100)
+    assert len(every) == 4 * 4  # episodes 2-5 of each run
+    groups = np.array([0, 0, 1, 1])
+    capped = probes.one_reward_decisions(traj, goal_of_run, horizon, window, np.random.default_rng(0), limit=3, groups=groups)
+    assert np.bincount(groups[capped[:, 0]]).tolist() == [3, 3]
+    assert len(probes.one_reward_decisions(traj, goal_of_run, horizon, window, np.random.default_rng(0), limit=3)) == 3
+
+
+def test_a_variants_verdict_record_holds_its_own_members_numbers_only():
+    runs = critique.HeldOutRuns(np.array([10, 70]), n_members=3, n_eval_seeds=1)
+    three = lambda *v: stats.mean_and_spread(np.array(v))  # noqa: E731  one value per member
+    visits = np.zeros((6, 4), dtype=bool)
+    visits[4:, 1:3] = True  # member 2 (runs 4 and 5) returns to the decoy in episodes 2-3
+    returns = np.zeros((3, 2, 10))
+    returns[2] = 2.0  # member 2 opens every door
+    p = critique.ModelProbes(
+        runs=runs, traj=None, probs=None, targets=None, decisions=None, floor_decisions=None,
+        agreement={k: three(0.1, 0.2, 0.3) for k in ("agree", "mass", "chance")}, search=(three(5.0, 6.0, 7.0), three(0.4, 0.5, 0.6)),
+        last10=three(0.7, 0.8, 0.9), prompted={"decoy, rewarded": {"AD": {"decoy": visits}}},
+        masking={c: {"AD": three(0.5, 0.6, 0.7), "copy": three(0.9, 0.9, 0.8)} for c in ("intact", "rewarded episode hidden", "chance")},
+        key_door=grid_evaluation.GridEvaluation(returns, np.full(2, 2.0), np.zeros((3, 2, 8)), np.arange(3)))
+    ref = {"copy agent (random)": (stats.mean_and_spread([30.0]), stats.mean_and_spread([0.3]))}
+    r = critique.verdict_record(p, ref, {"copy agent (random)": stats.mean_and_spread([1.0])}, members=[1, 2])
+    assert r["agreement"]["agree"]["per_seed"] == pytest.approx([0.2, 0.3])
+    assert r["returns_last_10"]["AD"]["per_seed"] == pytest.approx([0.8, 0.9])
+    assert r["search"]["Dark Room"]["AD"]["first_reward_episode"]["per_seed"] == pytest.approx([6.0, 7.0])
+    assert r["search"]["Dark Room"]["copy agent (random)"]["first_reward_episode"]["mean"] == 30.0  # references as given
+    assert r["decoy"]["visits_episodes_2_3"]["AD"]["per_seed"] == pytest.approx([0.0, 1.0])
+    assert r["masking"]["intact"]["AD"]["per_seed"] == pytest.approx([0.6, 0.7]) and r["masking"]["chance"]["AD"]["mean"] == pytest.approx(0.65)
+    kd = r["key_to_door"]["AD (trained on Dark Room)"]
+    assert kd["last_10_door_rate_per_seed"] == [0.0, 1.0] and kd["last_10_return"]["mean"] == pytest.approx(1.0)
+    whole = critique.verdict_record(p, ref, {}, members=None)
+    assert whole["agreement"]["agree"]["per_seed"] == pytest.approx([0.1, 0.2, 0.3])
+    p.masking["intact"]["AD"] = three(0.5, 0.6)  # a member without decisions: the split cannot be made
+    with pytest.raises(ValueError, match="no probe-5 decision"):
+        critique.verdict_record(p, ref, {}, members=[1, 2])
