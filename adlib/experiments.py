@@ -382,6 +382,8 @@ class ModelSizeExperiment:
     n_narrow_goals: int
     probe_eval_seeds: int
     """6b's probes: runs per goal and training seed (chapter 6: ``n_eval_seeds``), held-out and training goals alike."""
+    probe_seen_goals: int
+    """6b's training goals: the first this many of the narrow variant's goals (every variant trained on them)."""
     probe_key_door_pairs: int
     """6b's probe 6: this many of chapter 5's Key-to-Door test pairs (chapter 6: all), its episodes and scoring."""
     probe_decisions: int
@@ -416,8 +418,9 @@ def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
         narrow_source=dataclasses.replace(D.source, goals=tuple(narrow), histories_per_goal=per_goal),
         n_narrow_goals=n_narrow,
         probe_eval_seeds=1,
-        probe_key_door_pairs=8 if full else 2,
-        probe_decisions=100 if full else 40,
+        probe_seen_goals=8 if full else 4,
+        probe_key_door_pairs=4 if full else 2,
+        probe_decisions=60 if full else 40,
         probe_key_door_episodes=50 if full else 6,
     )
 
