@@ -90,6 +90,13 @@ def scripted_agents(size: int, window: int) -> dict:
             "search-then-return": agents.SearchThenReturn(size), "random": sources.RandomPolicy(5)}
 
 
+def prompted_references(size: int, window: int, source_config) -> dict:
+    """Makers of the agents probe 3 prompts beside AD: H_copy's copy agent, H_RL's
+    search-then-return and the source, which learns from the prompt as from its own first episode."""
+    return {"copy agent (random)": lambda: agents.CopyAgent(size, window, "random"), "search-then-return": lambda: agents.SearchThenReturn(size),
+            "source": lambda: data.darkroom_source(source_config)}
+
+
 def references(runs: HeldOutRuns, source_config, window: int, n_episodes: int, seed: int) -> dict[str, Trajectories]:
     """The scripted agents' runs (seed ``seed + 600``) and the source learning from scratch
     (``seed + 700``) on ``runs``'s rooms, ``n_episodes`` each."""
