@@ -529,12 +529,13 @@ def verdict_changes(rows_by_variant: dict[str, list[dict]], names) -> dict[str, 
 
 
 def changes_words(changes: dict, what: str) -> str:
-    """:func:`verdict_changes` in a sentence: whether the verdict moves with ``what`` (e.g.
-    "size") and, where it does, on which probes and how."""
+    """:func:`verdict_changes` as a clause: whether any probe's label changes with ``what``
+    (e.g. "size") and, where one does, which and how."""
     if not changes:
-        return f"does not move with {what}: every probe run on all of them supports the same hypothesis"
+        return f"no probe's label changes with {what}: every probe run on all of them supports the same hypothesis"
     moves = "; ".join(f"probe {p}: " + ", ".join(f"{h} ({n})" for n, h in by.items()) for p, by in changes.items())
-    return f"moves with {what} on {len(changes)} probe{'s' if len(changes) > 1 else ''} ({moves})"
+    many = len(changes) > 1
+    return f"the label{'s' if many else ''} of {len(changes)} probe{'s' if many else ''} change{'' if many else 's'} with {what} ({moves})"
 
 
 def copy_or_rl(r):
@@ -552,7 +553,7 @@ def copy_or_rl_at_paper_size(r):
     run = sum(row["supports"] != NOT_RUN for row in paper["verdict"])
     text = (f"the paper's model ({paper['parameters']:,} parameters), {run} probes run: those supporting the heuristic: {counts['H_copy']}; "
             f"a general learner: {counts['H_RL']}; unable to separate them: {counts['both']}; matching neither: {counts['neither']}; "
-            f"unresolved: {counts['unresolved']}; AD is {critique_lean(counts)}, and the verdict {changes_words(r['verdict_changes']['size'], 'size')}")
+            f"unresolved: {counts['unresolved']}; AD is {critique_lean(counts)}, and {changes_words(r['verdict_changes']['size'], 'size')}")
     return text, critique_leaning(counts)
 
 

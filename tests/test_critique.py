@@ -489,9 +489,9 @@ def test_verdict_changes_name_the_probes_that_move_and_skip_those_not_run():
             "same": [row(1, "both"), row(2, "H_copy"), row(4, "H_RL")]}
     assert verdicts.verdict_changes(rows, ["small", "large"]) == {"2": {"small": "H_copy", "large": "neither"}}
     assert verdicts.verdict_changes(rows, ["small", "same"]) == {}  # probe 4 was not run on one of them
-    assert verdicts.changes_words({}, "size").startswith("does not move with size")
+    assert verdicts.changes_words({}, "size").startswith("no probe's label changes with size")
     words = verdicts.changes_words(verdicts.verdict_changes(rows, ["small", "large"]), "size")
-    assert words == "moves with size on 1 probe (probe 2: H_copy (small), neither (large))"
+    assert words == "the label of 1 probe changes with size (probe 2: H_copy (small), neither (large))"
 
 
 def test_the_summary_row_at_the_paper_size_reads_chapter_6bs_paper_model():
@@ -500,7 +500,7 @@ def test_the_summary_row_at_the_paper_size_reads_chapter_6bs_paper_model():
     record = {"by_size": {"paper": {"parameters": 1126725, "verdict": rows}}, "verdict_changes": {"size": {}}}
     text, lean = verdicts.copy_or_rl_at_paper_size(record)
     assert lean == verdicts.CLOSER_TO_IT and "1,126,725 parameters" in text and "5 probes run" in text
-    assert "does not move with size" in text
+    assert "no probe's label changes with size" in text
     assert verdicts.claim("… and at the paper's model size").chapter == "06b_model_size"
 
 
