@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .envs import cells_after_moves
-from .sources import step_toward
+from .sources import RandomPolicy, step_toward
 
 EXPLORE_MODES = ("random", "novel")
 
@@ -202,3 +202,13 @@ class PromptedAgent:
 
     def observe(self, actions, rewards, **transition) -> None:
         self.agent.observe(actions, rewards, **transition)
+
+
+SCRIPTED = ("copy agent (random)", "copy agent (novel)", "search-then-return", "random")
+"""The scripted reference agents: H_copy's two copy agents, H_RL's search-then-return and a floor."""
+
+
+def scripted(size: int, window: int) -> dict:
+    """The :data:`SCRIPTED` agents for a ``size`` room and a ``window``-step memory, by name."""
+    return {"copy agent (random)": CopyAgent(size, window, "random"), "copy agent (novel)": CopyAgent(size, window, "novel"),
+            "search-then-return": SearchThenReturn(size), "random": RandomPolicy(5)}

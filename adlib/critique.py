@@ -14,14 +14,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import agents, behaviour, data, envs, grid_evaluation, interventions, probes, sources
+from . import agents, behaviour, data, envs, grid_evaluation, interventions, probes
 from .in_context import InContextPolicy, in_context_trace
 from .model import ADTransformer
 from .rollouts import Trajectories, rollout, take_runs
 from .stats import Spread, as_dict, mean_and_spread, mean_by_group
-
-SCRIPTED = ("copy agent (random)", "copy agent (novel)", "search-then-return", "random")
-"""The scripted reference agents (:mod:`adlib.agents`): H_copy's two copy agents, H_RL's search-then-return and a floor."""
 
 PROMPTS = ("decoy, rewarded", "goal, rewards zeroed", "goal, rewarded (control)")
 """Probe 3's made-up prompts: a rewarded walk to the goal's mirror cell, a walk to the goal with its rewards zeroed, and a control."""
@@ -84,12 +81,6 @@ def stack_by_config(variants: dict[str, list]) -> list[tuple]:
     return out
 
 
-def scripted_agents(size: int, window: int) -> dict:
-    """The :data:`SCRIPTED` agents for a ``size`` room and a ``window``-step memory."""
-    return {"copy agent (random)": agents.CopyAgent(size, window, "random"), "copy agent (novel)": agents.CopyAgent(size, window, "novel"),
-            "search-then-return": agents.SearchThenReturn(size), "random": sources.RandomPolicy(5)}
-
-
 def prompted_references(size: int, window: int, source_config) -> dict:
     """Makers of the agents probe 3 prompts beside AD: H_copy's copy agent, H_RL's
     search-then-return and the source, which learns from the prompt as from its own first episode."""
@@ -101,7 +92,7 @@ def references(runs: HeldOutRuns, source_config, window: int, n_episodes: int, s
     """The scripted agents' runs (seed ``seed + 600``) and the source learning from scratch
     (``seed + 700``) on ``runs``'s rooms, ``n_episodes`` each."""
     room, steps = runs.room(), n_episodes * runs.horizon
-    out = {name: rollout(room, agent, steps, seed=seed + 600) for name, agent in scripted_agents(runs.size, window).items()}
+    out = {name: rollout(room, agent, steps, seed=seed + 600) for name, agent in agents.scripted(runs.size, window).items()}
     source = data.darkroom_source(source_config, goals=np.stack(np.divmod(runs.goal_of_run, runs.size), axis=1))
     return out | {"source": rollout(room, source, steps, seed=seed + 700)}
 
@@ -178,17 +169,17 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
     so that each seed's share does not depend on what it is stacked with); ``seen_goals``: training goals on which
     the model also acts in the same batch (their runs enter no probe, only ``seen_last10``)."""
     group, goal_of_run, size, horizon = runs.group, runs.goal_of_run, runs.size, runs.horizon
+    last_10 = lambda t, where: mean_and_spread(mean_by_group(  # noqa: E731  per member, fraction of optimal
+        probes.fraction_of_optimal(t, where.optimal, horizon)[:, -10:].mean(axis=1), where.group))
     seen_runs = None if seen_goals is None else replace(runs, goals=np.asarray(seen_goals))
     both = runs if seen_runs is None else replace(runs, goals=np.concatenate([runs.goals, seen_runs.goals]))
     traj, probs = in_context_trace(InContextPolicy(model), both.room(), n_episodes * horizon, seed=seed + 500)
     seen_last10 = None
     if seen_runs is not None:  # each block of runs holds the held-out goals, then the seen ones
         held = np.arange(len(both.goal_of_run)) % len(both.goals) < len(runs.goals)
-        seen_curve = probes.fraction_of_optimal(take_runs(traj, np.flatnonzero(~held)), seen_runs.optimal, horizon)
-        seen_last10 = mean_and_spread(mean_by_group(seen_curve[:, -10:].mean(axis=1), seen_runs.group))
+        seen_last10 = last_10(take_runs(traj, np.flatnonzero(~held)), seen_runs)
         traj, probs = take_runs(traj, np.flatnonzero(held)), probs[held]
     agree, targets = agreement(traj, probs, runs, window)
-    curve = probes.fraction_of_optimal(traj, runs.optimal, horizon)
     make = {"AD": lambda: InContextPolicy(model)}
     prompted = {name: probes.prompted_visits(runs.room(), make, prompt, runs.goals, decoys, runs.runs_per_goal, size, horizon,
                                              prompt_episodes, seed + 900) for name, prompt in prompts.items()}
@@ -199,7 +190,7 @@ def probe_model(model, members: list, runs: HeldOutRuns, window: int, n_episodes
                              baseline=(floor, no_reward), make_source=lambda: data.darkroom_source(source_config))
     return ModelProbes(
         runs=runs, traj=traj, probs=probs, agreement=agree, targets=targets, search=probes.search_stats(traj, horizon, window, group),
-        last10=mean_and_spread(mean_by_group(curve[:, -10:].mean(axis=1), group)), prompted=prompted, decisions=chosen, floor_decisions=no_reward,
+        last10=last_10(traj, runs), prompted=prompted, decisions=chosen, floor_decisions=no_reward,
         masking=masking,
         key_door=None if key_door is None else grid_evaluation.evaluate_on_key_doors([InContextPolicy(model)], **key_door),
         seen_last10=seen_last10)

@@ -58,9 +58,7 @@ def hard_room_search(model, experiment, n_eval_seeds: int, n_episodes: int, seed
     cells = np.stack(np.divmod(np.tile(goals, model.n_members * n_eval_seeds), size), axis=1)
     room = DarkRoomEnv(cells, size, horizon, hard=True)
     groups = np.repeat(np.arange(model.n_members), n_eval_seeds * len(goals))
-    members = {"AD": InContextPolicy(model), "copy agent (random)": agents.CopyAgent(size, window, "random"),
-               "copy agent (novel)": agents.CopyAgent(size, window, "novel"), "search-then-return": agents.SearchThenReturn(size),
-               "random": sources.RandomPolicy(5), "source": darkroom_source(H.hard_source, goals=cells)}
+    members = {"AD": InContextPolicy(model), **agents.scripted(size, window), "source": darkroom_source(H.hard_source, goals=cells)}
     return {name: search_stats(rollout(room, agent, n_episodes * horizon, seed=seed), horizon, window, groups if name == "AD" else None)
             for name, agent in members.items()}
 

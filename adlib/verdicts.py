@@ -341,7 +341,9 @@ def critique_positions(r, search_room: str = "Dark Room Hard") -> dict:
     chance; NaN when its intact aim is within 0.05 of that floor), ``separable`` (the scripted
     agents' losses at least 10 points apart) and ``masking``; ``shift``: the share of
     its shift-0 best-arm rate each method keeps at +2 and -2, AD placed from win-stay/lose-shift
-    to UCB1; ``kept``: those shares, per method. ``search_room``: the room probe 2 is read in. A
+    to UCB1; ``kept``: those shares, per method; ``source``: the source's own ``search``, ``decoy``
+    and ``masking`` positions on the same lines (NaN where it did not run the probe, or the line is
+    undefined). ``search_room``: the room probe 2 is read in. A
     record without the goal-move slopes or the bandit scores (a model probed without them) places
     nothing on those probes."""
     m = lambda v: as_tuple(v)[0]  # noqa: E731
@@ -371,6 +373,10 @@ def critique_positions(r, search_room: str = "Dark Room Hard") -> dict:
         return np.where(above >= 0.05, (intact - hidden) / np.where(above >= 0.05, above, 1.0), np.nan)
 
     loss = {k: float(lost(k)[0]) for k in who}
+    source = {"search": place_between(*(m(hard[k]["first_reward_episode"]) for k in ("source", copy, rl))) if "source" in hard else np.nan,
+              "decoy": place_between(*(m(r["decoy"]["visits_episodes_2_3"][k]) for k in ("source", copy, rl)))
+              if "source" in r["decoy"]["visits_episodes_2_3"] else np.nan,
+              "masking": place_between(loss["source"], loss["copy"], loss["search"]) if "source" in loss else np.nan}
     separable = bool(all(np.isfinite(loss[k]) for k in ("AD", "copy", "search")) and abs(loss["copy"] - loss["search"]) >= 0.1)
     scores = r.get("bandit_pct_best_arm_91_100", {})
     bandit = {(name, shift): scores[f"{full}, {shift}"] for name, full in (
@@ -385,7 +391,7 @@ def critique_positions(r, search_room: str = "Dark Room Hard") -> dict:
         "masking": place_interval(lost("AD", seeds=True), loss["copy"], loss["search"], mean=loss["AD"]) if separable else dict(NO_POSITION),
         "shift": {shift: place_interval(ad_kept(shift), kept["wsls", shift], kept["ucb", shift], mean=kept["ad", shift])
                   for shift in ("+2", "-2")} if bandit else None,
-        "kept": kept, "bandit_best_arm": {key: m(v) for key, v in bandit.items()},
+        "kept": kept, "bandit_best_arm": {key: m(v) for key, v in bandit.items()}, "source": source,
     }
 
 
@@ -515,6 +521,19 @@ def critique_lean(counts: dict) -> str:
     if not counts["H_copy"] and not counts["H_RL"]:
         return "not placed on either side by any probe"
     return LEAN_WORDS[critique_leaning(counts)]
+
+
+def size_claims_words(by_size: dict[str, dict[str, str]]) -> str:
+    """Chapter 2's size table in a sentence (Markdown): whether any claim's verdict differs between
+    the sizes (``{size: {claim: verdict}}``) and, where one does, how."""
+    names = list(by_size)
+    moved = {k: {n: by_size[n][k] for n in names} for k in by_size[names[0]]}
+    moved = {k: by for k, by in moved.items() if len(set(by.values())) > 1}
+    if not moved:
+        every = "all three sizes" if len(names) == 3 else f"all {len(names)} sizes"
+        return f"**Size does not change which of this page's claims reproduce**: each gets the same verdict at {every}."
+    return (f"**Size changes the verdict on {len(moved)} of the {len(by_size[names[0]])} claims**: "
+            + "; ".join(f"{k}: " + ", ".join(f"{v} ({n})" for n, v in by.items()) for k, by in moved.items()) + ".")
 
 
 def verdict_changes(rows_by_variant: dict[str, list[dict]], names) -> dict[str, dict[str, str]]:

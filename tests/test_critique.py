@@ -546,3 +546,23 @@ def test_a_variants_verdict_record_holds_its_own_members_numbers_only():
     p.masking["intact"]["AD"] = three(0.5, 0.6)  # a member without decisions: the split cannot be made
     with pytest.raises(ValueError, match="no probe-5 decision"):
         critique.verdict_record(p, ref, {}, members=[1, 2])
+
+
+def test_positions_place_the_source_on_the_same_lines():
+    record = critique_record()
+    record["search"]["Dark Room Hard"]["source"] = {"first_reward_episode": {"mean": 20.0, "std": 0.0}, "novelty": {"mean": 0.5, "std": 0.0}}
+    record["decoy"]["visits_episodes_2_3"]["source"] = {"mean": 0.75, "std": 0.0}
+    at = verdicts.critique_positions(record)
+    assert at["source"]["search"] == pytest.approx(0.5) and at["source"]["decoy"] == pytest.approx(0.25)
+    assert np.isnan(at["source"]["masking"])  # the source did not run probe 5 in this record
+    assert all(np.isnan(v) for v in verdicts.critique_positions(critique_record())["source"].values())
+
+
+def test_size_claims_words_say_whether_any_claims_verdict_differs_between_sizes():
+    same = {"small": {"a": "reproduced", "b": "not reproduced"}, "mid": {"a": "reproduced", "b": "not reproduced"},
+            "large": {"a": "reproduced", "b": "not reproduced"}}
+    assert verdicts.size_claims_words(same).startswith("**Size does not change which of this page's claims reproduce**")
+    assert "at all three sizes" in verdicts.size_claims_words(same)
+    same["large"]["b"] = "partly"
+    assert verdicts.size_claims_words(same) == ("**Size changes the verdict on 1 of the 2 claims**: "
+                                                "b: not reproduced (small), not reproduced (mid), partly (large).")
