@@ -15,6 +15,9 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PIP     := $(VENV)/bin/pip
 STAMP   := $(VENV)/.installed
+GL_STAMP := $(VENV)/.opengl
+# Chapter 7 renders with Miniworld through OpenGL, headless: EGL and Mesa's software renderer (Debian's packages).
+OPENGL_DEBS := libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libglu1-mesa
 
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR     := _vendor/mathjax
@@ -34,12 +37,25 @@ help:
 	@echo "make bench  - run benchmarks/benchmark.py"
 	@echo "make clean  - remove _build, results, .adlib_cache, _vendor"
 
-install: $(STAMP)
+install: $(STAMP) $(GL_STAMP)
 
 # Re-install when pyproject.toml changes (the install is editable: adlib/ edits need none).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -e ".[dev]"
+	@touch $@
+
+# Headless OpenGL for Miniworld: render one frame; where that fails, install Debian's Mesa packages
+# (as root with apt-get), else stop with what to install.
+$(GL_STAMP): $(STAMP)
+	@if ! $(PY) -c "from adlib.pixels import check_opengl; check_opengl()" >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing headless OpenGL for chapter 7: $(OPENGL_DEBS)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(OPENGL_DEBS); \
+	  fi; \
+	  $(PY) -c "from adlib.pixels import check_opengl; check_opengl()" || { \
+	    echo "make: chapter 7 needs headless OpenGL (EGL + Mesa). On Debian/Ubuntu, as root: apt-get install $(OPENGL_DEBS)"; exit 1; }; \
+	fi
 	@touch $@
 
 # MathJax for offline math.  tex-svg.js is a combined component (TeX input, SVG output
@@ -66,7 +82,7 @@ $(WIDGETS_JS):
 	  mv "$$tmp"/widgets/package/dist/embed-amd.js "$$tmp"/require/package/require.js $(WIDGETS_DIR)/; \
 	  touch $(WIDGETS_JS)
 
-book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
+book: $(STAMP) $(GL_STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); rc=0; \
 	  ADLIB_SCALE=full ADLIB_QUIET=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
 	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \
@@ -75,7 +91,7 @@ book: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 # The only way the shipped weights in weights/ are made: every run the full-scale chapters ask for whose
 # file is missing or whose configs or data digest no longer match the code is trained and written, each
 # as soon as it finishes (commit them then).
-weights: $(STAMP)
+weights: $(STAMP) $(GL_STAMP)
 	$(VENV)/bin/adlib weights $(if $(CHAPTER),--chapter $(CHAPTER))
 
 # The book with no shipped weights and no trained model in the cache: every run is trained first, outside
@@ -83,7 +99,7 @@ weights: $(STAMP)
 # cell waits on training. Datasets and rollouts stay cached (keyed by the code, the weights and the seeds).
 # RESUME=1 keeps the runs a stopped `make book-from-scratch` already trained (and resumes a cut-off one
 # from its snapshot), so that the measurement can be made in parts and the parts summed.
-book-from-scratch: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
+book-from-scratch: $(STAMP) $(GL_STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); \
 	  ADLIB_SHIPPED_WEIGHTS=0 $(PY) -c "from adlib.run_store import train_book_runs; train_book_runs(fresh=$(if $(RESUME),False,True))"; \
 	  echo "make book-from-scratch: training took $$(( $$(date +%s) - start )) s"; \
@@ -92,7 +108,7 @@ book-from-scratch: $(STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 
 # Both suites always run; the target fails if either fails.  pytest exits 5 when it
 # collected no test: that counts as a failure here.
-test: $(STAMP)
+test: $(STAMP) $(GL_STAMP)
 	@results=$$(mktemp -d); cache=$$(mktemp -d); \
 	  trap 'rm -rf "$$results" "$$cache"' EXIT; \
 	  export ADLIB_SCALE=small ADLIB_QUIET=1 ADLIB_RESULTS_DIR="$$results" ADLIB_CACHE_DIR="$$cache"; \
@@ -102,7 +118,7 @@ test: $(STAMP)
 	  if [ $$rc1 -eq 5 ] || [ $$rc2 -eq 5 ]; then echo "make test: exit 5 = no tests collected"; fi; \
 	  [ $$rc1 -eq 0 ] && [ $$rc2 -eq 0 ]
 
-bench: $(STAMP)
+bench: $(STAMP) $(GL_STAMP)
 	$(PY) benchmarks/benchmark.py
 
 clean:

@@ -3,6 +3,7 @@
 One module per concept:
 
 - :mod:`adlib.envs`        batched environments (bandits, Dark Room, Dark Key-to-Door)
+- :mod:`adlib.pixels`      the pixel room (chapter 7): Miniworld views, the camera, its source, expert and data
 - :mod:`adlib.gymnasium_envs` the grid rooms behind the Gymnasium API (``adlib/DarkRoom-9x9-v0``, ...)
 - :mod:`adlib.sources`     batched source RL algorithms (and experts) whose histories AD distils
 - :mod:`adlib.data`        learning-history datasets and training windows

@@ -302,10 +302,11 @@ def _describe(config, kind: str) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _cached_histories(config, kind: str, generate, use_cache: bool) -> LearningHistories:
-    """Load the dataset made by ``config`` from the artefact cache, or generate and store it."""
+def _cached_histories(config, kind: str, generate, use_cache: bool, extra_modules: tuple = ()) -> LearningHistories:
+    """Load the dataset made by ``config`` from the artefact cache, or generate and store it.
+    ``extra_modules``: further modules whose code makes this kind of data (e.g. ``("pixels",)``)."""
     # Keyed by the code that generates data too: a changed source algorithm or environment makes new data.
-    code = modules_fingerprint(*DATA_MODULES)
+    code = modules_fingerprint(*DATA_MODULES, *extra_modules)
     path = cache_dir() / "datasets" / f"{kind}-v{FORMAT_VERSION}-{config_hash(config)}-{code}.npz"
     with timed("data"):
         if use_cache and path.exists():

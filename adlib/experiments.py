@@ -16,6 +16,7 @@ import numpy as np
 from .data import BanditDataConfig, DarkRoomDataConfig, HardDarkRoomDataConfig, KeyToDoorDataConfig
 from .envs import darkroom_split, key_door_split, validation_goals, validation_key_doors
 from .model import ADConfig
+from .pixels import PixelDataConfig, PixelRoom, pixel_split
 from .training import TrainConfig
 
 SCALES = ("small", "full")
@@ -425,8 +426,61 @@ def model_size_experiment(scale: str, seed: int = 0) -> ModelSizeExperiment:
     )
 
 
+@dataclass(frozen=True)
+class PixelExperiment:
+    """Chapter 7: a water-maze stand-in seen only through first-person frames (:mod:`adlib.pixels`).
+    The Q-learning source learns over the privileged (cell, heading); AD and ED read frames."""
+
+    scale: str
+    room: PixelRoom
+    source: PixelDataConfig
+    subsample: int
+    """AD and ED train on every ``subsample``-th episode of each history, as in chapter 2."""
+    model: ADConfig
+    train: TrainConfig
+    train_seeds: tuple
+    train_goals: tuple
+    test_goals: tuple
+    eval_episodes: int
+    n_eval_seeds: int
+    """Evaluation runs per held-out goal and training seed (different random starts)."""
+    source_runs: int
+    """Runs of the source from scratch on each held-out goal."""
+    context_episodes: int = 4
+
+    @property
+    def expert(self) -> PixelDataConfig:
+        """ED's data: the shortest-path expert on the same goals, histories and episodes."""
+        return dataclasses.replace(self.source, source="expert")
+
+
+def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
+    _check_scale(scale)
+    full = scale == "full"
+    room = PixelRoom(layout="cues", size=5, frame_size=32, horizon=20)
+    train_goals, test_goals = pixel_split(room, n_test=5)
+    context_episodes = 4
+    return PixelExperiment(
+        scale=scale,
+        room=room,
+        source=PixelDataConfig(goals=tuple(train_goals.tolist()), room=room, histories_per_goal=24 if full else 1,
+                               n_episodes=200 if full else 24, epsilon_decay_episodes=100 if full else 12, seed=seed),
+        subsample=4,
+        model=ADConfig(n_actions=3, context_len=context_episodes * room.horizon, d_model=64, n_layers=2, n_heads=4, d_ff=128,
+                       dropout=0.0, attn_dropout=0.0, frame_size=room.frame_size),
+        train=grid_budget(1500 if full else 20, lr=1e-3, batch_size=64 if full else 8),
+        train_seeds=tuple(seed + i for i in range(3 if full else 1)),
+        train_goals=tuple(train_goals.tolist()),
+        test_goals=tuple(test_goals.tolist()),
+        eval_episodes=100 if full else 6,
+        n_eval_seeds=5 if full else 1,
+        source_runs=5 if full else 1,
+        context_episodes=context_episodes,
+    )
+
+
 CHAPTERS = ("01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution", "05_harder_dark_rooms",
-            "06_critique", "06b_model_size")
+            "06_critique", "06b_model_size", "07_pixels")
 """The chapter notebooks, in order (their records and shipped weights are named by these)."""
 
 
@@ -451,6 +505,13 @@ class Histories:
             histories = data.key_to_door_histories(self.config)
         elif isinstance(self.config, DarkRoomDataConfig):
             histories = data.darkroom_histories(self.config)
+        elif isinstance(self.config, PixelDataConfig):
+            from .pixels import Camera, PixelHistories, pixel_histories
+
+            histories = pixel_histories(self.config)
+            if self.subsample > 1:
+                histories = histories.subsample_episodes(self.subsample, self.episode_len)
+            return PixelHistories.wrap(histories, Camera(self.config.room))
         else:
             raise TypeError(f"no dataset is made from a {type(self.config).__name__}")
         return histories.subsample_episodes(self.subsample, self.episode_len) if self.subsample > 1 else histories
@@ -507,4 +568,7 @@ def book_runs(scale: str = "full", seed: int = 0) -> list[BookRun]:
     seeds("06b_model_size", "AD, in-between size", S.between, S.train, darkroom, S.between_seeds)
     seeds("06b_model_size", f"AD, paper size, {S.n_narrow_goals} goals", S.paper, S.train,
           Histories(S.narrow_source, D.subsample, D.horizon), S.narrow_seeds, True)
+    P = pixel_experiment(scale, seed)
+    seeds("07_pixels", "AD, pixels", P.model, P.train, Histories(P.source, P.subsample, P.room.horizon), P.train_seeds)
+    seeds("07_pixels", "ED, pixels", P.model, P.train, Histories(P.expert, P.subsample, P.room.horizon), P.train_seeds)
     return runs

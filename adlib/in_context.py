@@ -36,11 +36,16 @@ class InContextPolicy:
         use_kv_cache: incremental inference (one token per step). Without it every step
             re-runs the model over the whole history so far: same actions, O(T) times slower;
             kept for the equivalence test and the benchmark.
+        camera: for a frame model (chapter 7), what turns the environment's states into the frames
+            the model sees (:class:`adlib.pixels.Camera`; its noise is drawn from the policy's stream).
     """
 
     in_context = True  # its steps count as in-context steps (throughput on the reproducibility page)
 
-    def __init__(self, model: ADTransformer, greedy: bool = False, use_kv_cache: bool = True, name: str = "AD"):
+    def __init__(self, model: ADTransformer, greedy: bool = False, use_kv_cache: bool = True, name: str = "AD", camera=None):
+        if bool(model.config.frame_size) != (camera is not None):
+            raise ValueError("a frame model (ADConfig.frame_size) needs a camera, and only a frame model takes one")
+        self.camera = camera
         self.model = model.eval()
         self.greedy = greedy
         self.use_kv_cache = use_kv_cache
@@ -76,7 +81,10 @@ class InContextPolicy:
     @torch.inference_mode()
     def action_probs(self, obs: np.ndarray) -> np.ndarray:
         """The model's distribution over the next action, ``[n_envs, n_actions]``; advances the context."""
-        obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.long, device=self.device)
+        if self.camera is not None:  # the model sees a noisy frame of each state, never the state
+            obs_t = self.camera(obs, self.rng).to(self.device)
+        else:
+            obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.long, device=self.device)
         if self.use_kv_cache:
             logits = self.model.step(self.cache, obs_t, self.prev_actions, self.prev_rewards)
         else:

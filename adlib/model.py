@@ -36,6 +36,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+FRAME_SIZES = (16, 24, 32)
+"""Frame sides (pixels) :class:`FrameEncoder` takes."""
+
+
 @dataclass(frozen=True)
 class ADConfig:
     """Architecture of the AD transformer. Every field reaches the model (tested)."""
@@ -77,6 +81,11 @@ class ADConfig:
     from here" is a difference the model can form linearly, which walking back to a cell from a
     random start needs. (Left out of cache hashes when off, so models cached before it existed
     stay valid.)"""
+    frame_size: int = field(default=0, metadata={"hash_omit_if": 0})
+    """0: observations are indices (above). f > 0: an observation is an RGB frame ``[3, f, f]`` with
+    values in [0, 1] (chapter 7's first-person views), turned into the step's token by a small
+    convolutional encoder (:class:`FrameEncoder`); ``n_observations`` is then unused. f must be
+    16, 24 or 32: the encoder's strides 4 and 2 need a multiple of 8. (Left out of cache hashes when 0.)"""
 
     def __post_init__(self) -> None:
         for name in ("n_actions", "n_observations", "context_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -102,6 +111,11 @@ class ADConfig:
             raise ValueError(f"ADConfig.coordinate_embedding needs a grid (grid_size >= 2), got grid_size={self.grid_size}")
         if self.grid_size and self.grid_size**2 != self.n_observations:
             raise ValueError(f"ADConfig.grid_size {self.grid_size} needs n_observations = {self.grid_size**2}, got {self.n_observations}")
+        if not isinstance(self.frame_size, int) or (self.frame_size and self.frame_size not in FRAME_SIZES):
+            raise ValueError(f"ADConfig.frame_size must be 0 (no frames) or one of {FRAME_SIZES} pixels (the frame encoder's "
+                             f"strides 4 and 2 need a multiple of 8, at most 32), got {self.frame_size!r}")
+        if self.frame_size and self.grid_size:
+            raise ValueError("ADConfig.frame_size and grid_size exclude each other: an observation is a frame or a cell, not both")
         if self.rope_base <= 1:
             raise ValueError(f"ADConfig.rope_base must be > 1, got {self.rope_base}")
 
@@ -112,7 +126,8 @@ class ADConfig:
 
 FIELD_WORDS = {"n_actions": "actions", "n_observations": "observations", "context_len": "context (steps)", "d_model": "width",
                "n_layers": "layers", "n_heads": "heads", "d_ff": "feed-forward width", "grid_size": "grid size of the (x, y) embedding (0: none)",
-               "reward_by_action": "reward embedded per previous action", "coordinate_embedding": "coordinates embedded as numbers"}
+               "reward_by_action": "reward embedded per previous action", "coordinate_embedding": "coordinates embedded as numbers",
+               "frame_size": "frame side in pixels (0: no frames)"}
 """How a page names each :class:`ADConfig` field."""
 
 
@@ -151,7 +166,11 @@ def training_step_flops(config: ADConfig, batch_size: int) -> int:
     forward = 2 * tokens * weights
     backward = 2 * forward - 2 * tokens * no_grad_in_features * c.d_model  # gradients of the weights and of the inputs
     attention_forward = c.n_layers * 2 * 2 * batch_size * c.n_heads * c.context_len**2 * c.head_dim  # q k^T and p v
-    return int(forward + backward + 3 * attention_forward)  # backward of attention: twice its forward
+    encoder = 0
+    if c.frame_size:  # conv1 needs no input gradient (the frames), conv2 and the linear map do
+        conv1, conv2, linear = (2 * tokens * m for m in FrameEncoder.multiply_adds(c.frame_size, c.d_model))
+        encoder = 2 * conv1 + 3 * conv2 + 3 * linear
+    return int(forward + backward + 3 * attention_forward + encoder)  # backward of attention: twice its forward
 
 
 def rope_tables(positions: torch.Tensor, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,6 +275,44 @@ class MemberEmbedding(nn.Module):
         return F.embedding(flat, self.weight.view(E * V, d))
 
 
+class FrameEncoder(nn.Module):
+    """``E`` independent small CNNs: frames ``[N, ..., 3, f, f]`` -> tokens ``[N, ..., d]``.
+
+    conv 4x4 stride 4 (16 channels) -> GELU -> conv 3x3 stride 2 (32 channels) -> GELU -> linear.
+    A 32x32 frame becomes 8x8x16, then 4x4x32 = 512 features, then one token.
+    """
+
+    C1, C2 = 16, 32
+
+    def __init__(self, n_members: int, frame_size: int, d: int):
+        super().__init__()
+        E, side = n_members, frame_size // 8
+        self.frame_size = frame_size
+        self.conv1 = nn.Parameter(torch.randn(E, self.C1, 3, 4, 4) / math.sqrt(3 * 16))
+        self.bias1 = nn.Parameter(torch.zeros(E, self.C1))
+        self.conv2 = nn.Parameter(torch.randn(E, self.C2, self.C1, 3, 3) / math.sqrt(self.C1 * 9))
+        self.bias2 = nn.Parameter(torch.zeros(E, self.C2))
+        self.out = MemberLinear(E, self.C2 * side * side, d)
+
+    @classmethod
+    def multiply_adds(cls, frame_size: int, d: int) -> tuple[int, int, int]:
+        """Multiply-adds per frame of the two convolutions and the linear map."""
+        a, b = (frame_size // 4) ** 2, (frame_size // 8) ** 2
+        return a * cls.C1 * 3 * 16, b * cls.C2 * cls.C1 * 9, b * cls.C2 * d
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        f, E = self.frame_size, self.conv1.shape[0]
+        if frames.shape[-3:] != (3, f, f):
+            raise ValueError(f"frames must end in (3, {f}, {f}) (RGB, {f}x{f} pixels), got shape {tuple(frames.shape)}")
+        lead = frames.shape[:-3]
+        x = frames.reshape(E, -1, 3, f, f)
+        features = torch.stack([
+            F.gelu(F.conv2d(F.gelu(F.conv2d(x[e], self.conv1[e], self.bias1[e], stride=4)), self.conv2[e], self.bias2[e], stride=2, padding=1))
+            for e in range(E)
+        ])  # [E, M, C2, f/8, f/8]
+        return self.out(features.reshape(*lead, -1))
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: ADConfig, n_members: int):
         super().__init__()
@@ -336,7 +393,9 @@ class ADTransformer(nn.Module):
             raise ValueError(f"n_members must be a positive integer, got {n_members!r}")
         self.config = config
         E, d = n_members, config.d_model
-        if config.grid_size:
+        if config.frame_size:
+            self.frame_encoder = FrameEncoder(E, config.frame_size, d)
+        elif config.grid_size:
             self.row_embedding = MemberEmbedding(E, config.grid_size, d)
             self.col_embedding = MemberEmbedding(E, config.grid_size, d)
             if config.coordinate_embedding:
@@ -396,20 +455,29 @@ class ADTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters()) // self.n_members
 
     def embed(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
-        """``obs, prev_actions, prev_rewards`` of shape ``[N, T]`` -> tokens ``[N, T, d]``."""
+        """``obs, prev_actions, prev_rewards`` of shape ``[N, T]`` -> tokens ``[N, T, d]``
+        (frame models: ``obs`` is ``[N, T, 3, f, f]``)."""
         c = self.config
-        if obs.shape != prev_actions.shape or obs.shape != prev_rewards.shape:
+        if self.obs_shape(obs) != prev_actions.shape or prev_actions.shape != prev_rewards.shape:
             raise ValueError(
-                f"obs, prev_actions and prev_rewards must share one shape, got "
+                f"obs, prev_actions and prev_rewards must share one shape of [batch, time] steps, got "
                 f"{tuple(obs.shape)}, {tuple(prev_actions.shape)}, {tuple(prev_rewards.shape)}"
             )
         if obs.shape[0] % self.n_members:
             raise ValueError(f"{obs.shape[0]} rows cannot be split evenly among {self.n_members} members")
-        if obs.numel() and (obs.min() < 0 or obs.max() >= c.n_observations):
-            raise ValueError(f"observations must lie in [0, {c.n_observations}), got max {int(obs.max())}")
         if prev_actions.numel() and (prev_actions.min() < 0 or prev_actions.max() > c.n_actions):
             raise ValueError(f"previous actions must lie in [0, {c.n_actions}] ({c.n_actions} = start)")
-        if c.grid_size:
+        if c.frame_size:
+            if obs.dim() != 5 or not obs.is_floating_point():
+                raise ValueError(f"a frame model takes float frames [batch, time, 3, {c.frame_size}, {c.frame_size}], "
+                                 f"got {obs.dtype} {tuple(obs.shape)}")
+            obs_embedding = self.frame_encoder(obs.to(self.head.weight.dtype))
+        elif obs.dim() != 2 or obs.is_floating_point():
+            raise ValueError(f"observations must be integer indices [batch, time], got {obs.dtype} {tuple(obs.shape)}"
+                             + ("; frames need a model with ADConfig.frame_size" if obs.dim() == 5 else ""))
+        elif obs.numel() and (obs.min() < 0 or obs.max() >= c.n_observations):
+            raise ValueError(f"observations must lie in [0, {c.n_observations}), got max {int(obs.max())}")
+        elif c.grid_size:
             rows, cols = obs // c.grid_size, obs % c.grid_size
             obs_embedding = self.row_embedding(rows) + self.col_embedding(cols)
             if c.coordinate_embedding:
@@ -424,6 +492,10 @@ class ADTransformer(nn.Module):
             x = x + rewards * self.reward_by_action_embedding(prev_actions)
         return self.embed_dropout(x)
 
+    def obs_shape(self, obs: torch.Tensor) -> torch.Size:
+        """The ``[N, T]`` (or ``[N]``) steps that ``obs`` holds: frames carry 3 more axes."""
+        return obs.shape[:-3] if self.config.frame_size else obs.shape
+
     def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor,
                 hidden_keys: torch.Tensor | None = None) -> torch.Tensor:
         """Full forward over ``[N, T]`` steps -> logits ``[N, T, n_actions]``.
@@ -436,15 +508,16 @@ class ADTransformer(nn.Module):
         Each token still attends to itself, so a hidden token's own output stays defined;
         it reaches no other token.
         """
-        if obs.dim() != 2:
-            raise ValueError(f"expected [batch, time] inputs, got shape {tuple(obs.shape)}")
+        if len(self.obs_shape(obs)) != 2:
+            hint = "; frames need a model with ADConfig.frame_size" if obs.dim() == 5 and not self.config.frame_size else ""
+            raise ValueError(f"expected [batch, time] inputs, got shape {tuple(obs.shape)}{hint}")
         x = self.embed(obs, prev_actions, prev_rewards)  # [N, T, d]
-        N, T = obs.shape
+        N, T = self.obs_shape(obs)
         rope = rope_tables(torch.arange(T, device=x.device), self.config.head_dim, self.config.rope_base)
         mask = sliding_window_mask(T, self.config.context_len, x.device)
         if hidden_keys is not None:
-            if hidden_keys.shape != obs.shape or hidden_keys.dtype != torch.bool:
-                raise ValueError(f"hidden_keys must be a bool tensor of the inputs' shape {tuple(obs.shape)}, "
+            if hidden_keys.shape != (N, T) or hidden_keys.dtype != torch.bool:
+                raise ValueError(f"hidden_keys must be a bool tensor of the inputs' shape {(N, T)}, "
                                  f"got {hidden_keys.dtype} {tuple(hidden_keys.shape)}")
             window = torch.ones(T, T, dtype=torch.bool, device=x.device).tril() if mask is None else mask  # [T, T]
             itself = torch.eye(T, dtype=torch.bool, device=x.device)
@@ -459,7 +532,7 @@ class ADTransformer(nn.Module):
 
     def step(self, cache: KVCache, obs: torch.Tensor, prev_actions: torch.Tensor, prev_rewards: torch.Tensor) -> torch.Tensor:
         """Incremental inference: one step for each of ``N`` rollouts, ``[N]`` inputs -> ``[N, n_actions]``."""
-        if obs.dim() != 1 or obs.shape[0] != cache.k.shape[1]:
+        if len(self.obs_shape(obs)) != 1 or obs.shape[0] != cache.k.shape[1]:
             raise ValueError(f"step expects [{cache.k.shape[1]}] inputs (one per cached rollout), got {tuple(obs.shape)}")
         x = self.embed(obs[:, None], prev_actions[:, None], prev_rewards[:, None])  # [N, 1, d]
         rope = rope_tables(torch.tensor([cache.n_seen], device=x.device), self.config.head_dim, self.config.rope_base)

@@ -136,9 +136,10 @@ def plot_arm_choices(ax, actions: np.ndarray, best_arm: np.ndarray, n_arms: int,
     return ax
 
 
-def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | None = None, validation_goals=()):
+def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | None = None, validation_goals=(), mark_start: bool = True):
     """The room with training goals (light), held-out goals (dark) and, when given, validation
-    goals (hatched grey: kept apart for choosing settings); the start cell marked S."""
+    goals (hatched grey: kept apart for choosing settings); the start cell marked S (the centre
+    unless ``start`` says otherwise; not marked with ``mark_start=False``, for random starts)."""
     grid = np.zeros((size, size))
     grid.flat[np.asarray(train_goals, dtype=int)] = 1
     grid.flat[np.asarray(test_goals, dtype=int)] = 2
@@ -148,7 +149,8 @@ def plot_goal_split(ax, train_goals, test_goals, size: int = 9, start: int | Non
         ax.add_patch(plt.Rectangle((cell % size - 0.5, cell // size - 0.5), 1, 1, fill=False, hatch="///", linewidth=0,
                                    edgecolor="#636363"))
     start = size * size // 2 if start is None else start
-    ax.text(start % size, start // size, "S", ha="center", va="center", fontsize=12, fontweight="bold", color="#d62728")
+    if mark_start:
+        ax.text(start % size, start // size, "S", ha="center", va="center", fontsize=12, fontweight="bold", color="#d62728")
     ax.set(xticks=range(size), yticks=range(size), xlabel="column", ylabel="row")
     ax.grid(False)
     return ax

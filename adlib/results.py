@@ -24,6 +24,7 @@ CHAPTERS = {
     "05_harder_dark_rooms": "5. Harder dark rooms",
     "06_critique": "6. The critique",
     "06b_model_size": "6b. Model size",
+    "07_pixels": "7. Pixels",
 }
 
 
@@ -71,7 +72,8 @@ def deviations(records: dict[str, dict]) -> list[dict]:
     read from the settings each chapter recorded, so it follows the configs.
     """
     settings = {name: r.get("settings", {}) for name, r in records.items()}
-    bandit, room, harder, sizes = (settings.get(k) for k in ("01_bandit", "02_darkroom", "05_harder_dark_rooms", "06b_model_size"))
+    bandit, room, harder, sizes, pixels = (settings.get(k) for k in ("01_bandit", "02_darkroom", "05_harder_dark_rooms", "06b_model_size",
+                                                                     "07_pixels"))
     rows = []
 
     def row(aspect, paper, book_parts):
@@ -85,6 +87,7 @@ def deviations(records: dict[str, dict]) -> list[dict]:
         harder and f"Key-to-Door: {_model_text(harder['key_door_model'])}",
         sizes and f"also, in chapters 2 and 6b, the paper's Dark Room model ({_model_text(sizes['paper'])}) and one in between "
                   f"({_model_text(sizes['between'])})",
+        pixels and f"pixels: {_model_text(pixels['model'])}, each frame encoded by a small convolutional network",
     ])
 
     def budget(name, train):
@@ -95,12 +98,14 @@ def deviations(records: dict[str, dict]) -> list[dict]:
         room and budget("Dark Room", room["train"]),
         harder and budget("Dark Room Hard", harder["hard_budget"]),
         harder and budget("Key-to-Door", harder["key_door_budget"]),
+        pixels and budget("pixels", pixels["train"]),
     ])
     row("source algorithm", "A3C (dark rooms), distributed DQN (Watermaze), UCB (bandits)", [
         bandit and "bandit: optimistic greedy (1a3orn's source) and Thompson sampling",
         room and "Dark Room: tabular Q-learning with optimistic values and ε-greedy exploration",
         harder and ("Dark Room Hard: tabular Q-learning with optimistic values and episode replay; "
                     "Key-to-Door: the same over (cell, rewards so far), privileged state AD never sees"),
+        pixels and "pixels: tabular ε-greedy Q-learning with episode replay over (place, heading), privileged state AD never sees",
     ])
     row("learning histories", "2,000 A3C learning histories per dark room", [
         room and (f"Dark Room: {len(room['source']['goals']) * room['source']['histories_per_goal']:,} histories of "
@@ -110,6 +115,8 @@ def deviations(records: dict[str, dict]) -> list[dict]:
                     f"{len(harder['key_door_source']['pairs']) * harder['key_door_source'].get('histories_per_pair', 1):,} "
                     f"histories of {harder['key_door_source']['n_steps']:,} steps"),
         bandit and f"bandit: {bandit['optimistic_data']['n_histories']:,} histories of {bandit['optimistic_data']['n_steps']} pulls",
+        pixels and (f"pixels: {len(pixels['source']['goals']) * pixels['source']['histories_per_goal']:,} histories of "
+                    f"{pixels['source']['n_episodes']} episodes"),
     ])
     row("subsampling", "every 10th episode of a history", [
         room and (f"Dark Room: every {room['subsample']}th episode (histories are {room['source']['n_episodes']} episodes long, "
@@ -122,8 +129,12 @@ def deviations(records: dict[str, dict]) -> list[dict]:
                     f"{len(harder['key_door_seeds'])} (AD and ED) × {harder['n_eval_seeds']} evaluation seeds"),
     ])
     row("actions at evaluation", "not stated for every figure", ["sampled from the model's distribution unless a figure says greedy"])
-    row("environments", "Dark Room, Dark Room Hard, Dark Key-to-Door, Watermaze, adversarial bandit",
-        ["all but Watermaze (3-D pixels, not attempted on a CPU)"])
+    row("environments", "Dark Room, Dark Room Hard, Dark Key-to-Door, Watermaze, adversarial bandit", [
+        "Dark Room, Dark Room Hard, Dark Key-to-Door and the bandit as in the paper",
+        pixels and (f"Watermaze replaced by a small Miniworld room: {pixels['room']['size']}x{pixels['room']['size']} places, 4 headings, "
+                    f"{pixels['room']['frame_size']}x{pixels['room']['frame_size']} noisy frames, a hidden goal cell"),
+        not pixels and "no Watermaze (chapter 7 is not in this build)",
+    ])
     return rows
 
 

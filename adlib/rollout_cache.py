@@ -90,7 +90,7 @@ def _policy_fingerprint(policy) -> list | None:
 
     if type(policy) is InContextPolicy:
         # reset() rebuilds the context, so only the model and how it acts matter.
-        if not _plain_model(policy.model):
+        if not _plain_model(policy.model) or policy.camera is not None:
             return None
         return ["in-context", model_fingerprint(policy.model), bool(policy.greedy), bool(policy.use_kv_cache), str(policy.device)]
     if type(policy) is PromptedPolicy:

@@ -25,8 +25,8 @@ def plot_fraction_of_optimal(ax, curves_by_method: dict, training_episodes: int 
     ``legend``: whether to draw the optimum's line and the legend (off for panels of a share)."""
     n_episodes = max(np.atleast_2d(c).shape[1] for c in curves_by_method.values())
     episodes = np.arange(1, n_episodes + 1)
-    for label, curves in curves_by_method.items():
-        plot_curve(ax, curves, label, x=episodes, color=(colors or {}).get(label), bounds=(0, 1))
+    for label, curves in curves_by_method.items():  # curves may differ in length (a source's whole history)
+        plot_curve(ax, curves, label, x=episodes[: np.atleast_2d(curves).shape[1]], color=(colors or {}).get(label), bounds=(0, 1))
     if optimum:
         ax.axhline(1.0, color="k", linewidth=1, label="optimal")
     if mark is not None:
@@ -164,3 +164,30 @@ def paths_step_pngs(frames: list, goal: int, size: int, key: int | None = None, 
         fig.suptitle(suptitle, fontsize="medium")
         pngs.append(figure_png(fig, dpi=dpi, colors=colors))
     return pngs
+
+
+def pixel_filmstrip(frames: np.ndarray, states: np.ndarray, rewards: np.ndarray, goal: int, size: int, horizon: int, episodes,
+                    every: int = 2):
+    """Chapter 7: what an agent saw and where it went. A row per 1-based episode: its path from
+    above (the state's cell is ``state // 4``), then every ``every``-th frame it saw (``frames
+    [T, 3, f, f]`` in [0, 1], ``states`` and ``rewards`` ``[T]``); a frame seen on the goal cell is
+    framed in orange. Returns the figure."""
+    episodes = list(episodes)
+    shown = list(range(0, horizon, every))
+    fig, axes = plt.subplots(len(episodes), 1 + len(shown), figsize=(1.15 * (1 + len(shown)) + 0.8, 1.3 * len(episodes)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1.6] + [1] * len(shown)})
+    for row, e in zip(axes, episodes):
+        steps = slice((e - 1) * horizon, e * horizon)
+        cells = np.asarray(states[steps]) // 4
+        plot_paths(row[0], cells, goal, size, title=f"ep. {e}: {rewards[steps].sum():.0f}")
+        for ax, t in zip(row[1:], shown):
+            ax.imshow(np.transpose(frames[steps][t], (1, 2, 0)), interpolation="nearest")
+            ax.set(xticks=[], yticks=[])
+            on_goal = cells[t] == goal
+            for spine in ax.spines.values():
+                spine.set_visible(bool(on_goal))
+                spine.set_color("#ff7f0e")
+                spine.set_linewidth(3)
+            if e == episodes[0]:
+                ax.set_title(f"step {t + 1}", fontsize="x-small")
+    return fig

@@ -179,7 +179,9 @@ def clip_grad_norm_per_member(model: ADTransformer, max_norm: float) -> torch.Te
 def check_member(model_config: ADConfig, data: LearningHistories) -> None:
     if data.n_actions != model_config.n_actions:
         raise ValueError(f"dataset has {data.n_actions} actions, model config {model_config.n_actions}")
-    if data.n_observations > model_config.n_observations:
+    if model_config.frame_size and not hasattr(data, "camera"):
+        raise ValueError("a frame model (ADConfig.frame_size) trains on histories with a camera (adlib.pixels.pixel_histories)")
+    if not model_config.frame_size and data.n_observations > model_config.n_observations:
         raise ValueError(f"dataset has {data.n_observations} observations, model config only {model_config.n_observations}")
     if model_config.context_len > data.n_steps:
         raise ValueError(f"context_len {model_config.context_len} exceeds history length {data.n_steps}")

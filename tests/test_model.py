@@ -12,9 +12,15 @@ from adlib.model import ADConfig, ADTransformer, describe
 SMALL = ADConfig(n_actions=5, n_observations=3, context_len=8, d_model=16, n_layers=3, n_heads=2, d_ff=24, dropout=0.0, attn_dropout=0.0)
 
 
+FRAMES = ADConfig(n_actions=3, context_len=6, d_model=16, n_layers=2, n_heads=2, d_ff=24, dropout=0.0, attn_dropout=0.0, frame_size=16)
+
+
 def random_inputs(config, B, T, seed=0):
     g = torch.Generator().manual_seed(seed)
-    obs = torch.randint(0, config.n_observations, (B, T), generator=g)
+    if config.frame_size:
+        obs = torch.rand(B, T, 3, config.frame_size, config.frame_size, generator=g)
+    else:
+        obs = torch.randint(0, config.n_observations, (B, T), generator=g)
     prev_a = torch.randint(0, config.n_actions + 1, (B, T), generator=g)
     prev_r = torch.randn(B, T, generator=g)
     return obs, prev_a, prev_r
@@ -44,7 +50,7 @@ def test_every_config_field_changes_the_model(field):
     changed = {
         "n_observations": 4, "context_len": 5, "d_model": 24, "n_layers": 2, "n_heads": 4, "d_ff": 40,
         "dropout": 0.5, "attn_dropout": 0.5, "rope_base": 7.0, "grid_size": 2,
-        "reward_by_action": True, "coordinate_embedding": True,
+        "reward_by_action": True, "coordinate_embedding": True, "frame_size": 16,
     }[field]
     base = dataclasses.replace(SMALL, dropout=0.0, attn_dropout=0.0)
     if field == "grid_size":  # a 2 x 2 grid has 4 observations
@@ -84,6 +90,9 @@ def test_every_config_field_changes_the_model(field):
         (dict(reward_by_action=1), "reward_by_action"),
         (dict(coordinate_embedding=1), "coordinate_embedding must be True or False"),
         (dict(coordinate_embedding=True), "needs a grid"),
+        (dict(frame_size=20), "frame_size must be 0 .* or one of"),
+        (dict(frame_size=64), "at most 32"),
+        (dict(n_observations=4, grid_size=2, frame_size=16), "exclude each other"),
     ],
 )
 def test_invalid_configs_raise(kwargs, match):
@@ -118,8 +127,8 @@ GRID = dataclasses.replace(SMALL, n_observations=9, grid_size=3)
 
 
 @pytest.mark.parametrize("config", [
-    SMALL, dataclasses.replace(SMALL, reward_by_action=True), GRID, dataclasses.replace(GRID, coordinate_embedding=True),
-], ids=["plain", "reward_by_action", "grid", "coordinate_embedding"])
+    SMALL, dataclasses.replace(SMALL, reward_by_action=True), GRID, dataclasses.replace(GRID, coordinate_embedding=True), FRAMES,
+], ids=["plain", "reward_by_action", "grid", "coordinate_embedding", "frames"])
 def test_kv_cache_equals_full_rerun_including_when_window_slides(config):
     m = ADTransformer(config).eval()
     T = 3 * config.context_len + 5  # the window slides many times
@@ -193,6 +202,28 @@ def test_bad_input_shapes_and_values_raise():
         m.step(cache, obs[:, 0], a[:, 0], r[:, 0])
 
 
+def test_a_frame_model_takes_frames_only_and_an_index_model_indices_only():
+    frames, a, r = random_inputs(FRAMES, 2, 5)
+    with pytest.raises(ValueError, match="frames need a model with ADConfig.frame_size"):
+        ADTransformer(SMALL)(frames, a, r)
+    m = ADTransformer(FRAMES)
+    with pytest.raises(ValueError, match="takes float frames"):
+        m(torch.zeros(2, 5, 3, 16, 16, dtype=torch.long), a, r)
+    with pytest.raises(ValueError, match="batch, time"):
+        m(torch.zeros(2, 5, dtype=torch.long), a, r)
+    with pytest.raises(ValueError, match=r"must end in \(3, 16, 16\)"):
+        m(torch.rand(2, 5, 3, 24, 24), a, r)
+    with pytest.raises(ValueError, match="needs a camera"):
+        InContextPolicy(m)
+    # The encoder reads the pixels: a changed frame changes the output at that step and after, not before.
+    other = frames.clone()
+    other[:, 3] = 1 - other[:, 3]
+    with torch.no_grad():
+        y1, y2 = m.eval()(frames, a, r), m(other, a, r)
+    torch.testing.assert_close(y1[:, :3], y2[:, :3])
+    assert not torch.allclose(y1[:, 3:], y2[:, 3:])
+
+
 def members_and_singles(config, n=3):
     singles = []
     for seed in range(n):
@@ -202,7 +233,7 @@ def members_and_singles(config, n=3):
 
 
 def test_members_compute_exactly_what_each_model_computes_alone():
-    for config in (SMALL, GRID, dataclasses.replace(GRID, coordinate_embedding=True)):
+    for config in (SMALL, GRID, dataclasses.replace(GRID, coordinate_embedding=True), FRAMES):
         singles, ensemble = members_and_singles(config)
         assert ensemble.n_members == 3 and ensemble.n_parameters() == singles[0].n_parameters()
         obs, a, r = random_inputs(config, 3 * 4, 2 * config.context_len + 3)  # the window slides too
@@ -252,7 +283,8 @@ def test_bad_member_layouts_raise():
     SMALL,
     ADConfig(n_actions=10, context_len=12, d_model=32, n_layers=2, n_heads=4, d_ff=48, reward_by_action=True),
     ADConfig(n_actions=5, n_observations=81, grid_size=9, coordinate_embedding=True, context_len=10, d_model=16, n_heads=2, d_ff=40),
-], ids=["plain", "reward-by-action", "grid-with-coordinates"])
+    dataclasses.replace(FRAMES, frame_size=32),
+], ids=["plain", "reward-by-action", "grid-with-coordinates", "frames"])
 def test_training_step_flops_equal_torchs_count_of_a_step(config):
     """The formula matches torch's own FLOP counter over one forward and backward pass, with
     attention computed by the plain kernel (whose products torch can see)."""

@@ -327,6 +327,21 @@ def test_model_size_page_scores_every_variant_on_chapter_6s_references(executed)
 
 
 @pytest.mark.notebook
+def test_pixels_chapter_headline_numbers(executed):
+    from adlib import verdicts
+
+    _, results = executed
+    r = json.loads((results / "07_pixels.json").read_text())
+    for method in ("ad", "ed", "source", "random"):  # the issue's record: last_10 as {"mean", "std"} for each
+        assert set(r[method]["last_10"]) == {"mean", "std"} and 0 <= r[method]["last_10"]["mean"] <= 1, method
+    assert r["scale"] == "small" and r["runtime_seconds"] > 0 and r["actions"] == "AD and ED sample their actions"
+    assert len(r["goals"]["held_out"]) == 5 and not set(r["goals"]["held_out"]) & set(r["goals"]["train"])
+    assert r["rendering"]["views"] == 100 and r["rendering"]["noisy_frames_per_second"] > 1000
+    assert r["verdict"]["claim"] == verdicts.claim("Watermaze (3-D pixels): AD learns in context").score(r).verdict
+    assert set(r["steps_to_fraction_of_optimal"]["0.8"]) == {"AD", "source", "source, every 4th episode"}
+
+
+@pytest.mark.notebook
 def test_the_chapters_ask_for_exactly_the_runs_make_weights_ships(executed):
     """experiments.book_runs is what `make weights` trains and the shipped-weights tests check: every run
     a chapter's record says it used is listed there, and every run listed under a chapter is used by it."""

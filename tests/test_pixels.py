@@ -1,0 +1,151 @@
+"""Chapter 7's pixel room: the room, its states and moves, the camera, the sources, the split and bad input."""
+
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from adlib.experiments import Histories, pixel_experiment
+from adlib.in_context import InContextPolicy
+from adlib.model import ADTransformer
+from adlib.pixels import (
+    Camera, PixelDataConfig, PixelExpert, PixelHistories, PixelRoom, PixelRoomEnv, episode_optima, evaluate_in_pixel_room,
+    generate_pixel_histories, optimal_return, pixel_split, render_views, steps_to_goal, transitions,
+)
+from adlib.rollouts import rollout
+from adlib.sources import RandomPolicy
+
+ROOM = PixelRoom(size=3, frame_size=16, horizon=8)
+
+
+def state(room, row, col, heading):
+    return (row * room.size + col) * 4 + heading
+
+
+@pytest.fixture(scope="module")
+def views():
+    return render_views(ROOM)
+
+
+def test_moves_turn_in_place_and_walls_stop_a_step():
+    nxt = transitions(ROOM)
+    s = state(ROOM, 1, 1, 0)  # centre, facing east (+column)
+    assert nxt[s, 2] == state(ROOM, 1, 2, 0)  # forward
+    assert nxt[s, 0] == state(ROOM, 1, 1, 1) and nxt[s, 1] == state(ROOM, 1, 1, 3)  # left faces north, right south
+    north = state(ROOM, 0, 1, 1)
+    assert nxt[north, 2] == north  # a step into the wall stays
+    assert nxt[state(ROOM, 1, 1, 1), 2] == state(ROOM, 0, 1, 1)  # north is row - 1
+    t = s
+    for _ in range(4):
+        t = nxt[t, 0]
+    assert t == s
+
+
+def test_steps_to_goal_known_values():
+    d = steps_to_goal(ROOM, [1])  # goal: row 0, column 1
+    assert d[0, state(ROOM, 0, 0, 0)] == 1  # facing it
+    assert d[0, state(ROOM, 0, 0, 2)] == 3  # facing away: turn, turn, step
+    assert d[0, state(ROOM, 2, 2, 1)] == 4  # north, north, turn left, west
+    assert (d[0, np.arange(4) + 4] == 0).all()  # on the goal, any heading
+
+
+def test_the_expert_earns_each_episodes_optimum_and_random_does_not():
+    goals = np.array([0, 4, 8, 5])
+    for policy, check in ((PixelExpert(goals, ROOM), lambda f: np.allclose(f, 1)), (RandomPolicy(3), lambda f: f.mean() < 0.6)):
+        env = PixelRoomEnv(goals, ROOM, seed=3)
+        traj = rollout(env, policy, 6 * ROOM.horizon, seed=1, cache=False)
+        returns = traj.rewards.reshape(len(goals), -1, ROOM.horizon).sum(axis=2)
+        assert check(returns / episode_optima(env, traj.observations))
+
+
+def test_episodes_restart_at_random_cells_other_than_the_goal():
+    env = PixelRoomEnv(np.full(200, 4), ROOM, seed=0)
+    starts = env.states.copy()
+    assert (starts // 4 != 4).all() and len(np.unique(starts)) > 20
+    for _ in range(ROOM.horizon):
+        env.step(np.zeros(200, dtype=int))
+    assert env.done.all() and not np.array_equal(env.states, starts) and (env.states // 4 != 4).all()
+    assert optimal_return(ROOM, [1, 3]).tolist() == [8.0, 6.0]
+
+
+def test_views_render_alike_twice_and_differ_between_states(views):
+    again = render_views(ROOM, use_cache=False)
+    assert views.shape == (ROOM.n_states, 16, 16, 3) and views.dtype == np.uint8
+    assert np.array_equal(views, again)
+    flat = views.reshape(len(views), -1).astype(float)
+    gaps = np.abs(flat[:, None] - flat[None]).mean(-1) + np.eye(len(flat)) * 1e9
+    assert gaps.min() > 1  # every state has its own view
+
+
+def test_the_camera_adds_noise_and_brightness_around_the_view(views):
+    camera = Camera(ROOM, views)
+    states = np.array([[0, 5], [5, 35]])
+    a, b = camera(states, np.random.default_rng(0)), camera(states, np.random.default_rng(1))
+    assert a.shape == (2, 2, 3, 16, 16) and 0 <= a.min() and a.max() <= 1
+    assert not torch.equal(a[0, 1], a[1, 0])  # the same state, seen twice, is not the same frame
+    assert not torch.equal(a, b)
+    assert torch.equal(a, camera(states, np.random.default_rng(0)))  # reproducible from the seed
+    clean = camera.views[torch.as_tensor(states)]
+    assert (a - clean).abs().mean() < 0.1
+    copy = pickle.loads(pickle.dumps(camera))  # (training workers get it pickled)
+    assert torch.equal(copy(states, np.random.default_rng(0)), a)
+    with pytest.raises(ValueError, match="states must lie in"):
+        camera([ROOM.n_states], np.random.default_rng(0))
+
+
+def test_bad_rooms_goals_and_frames_raise():
+    with pytest.raises(ValueError, match="unknown room layout 'maze'; the layouts are cues, bare"):
+        PixelRoom(layout="maze")
+    with pytest.raises(ValueError, match="frame_size must be one of"):
+        PixelRoom(frame_size=64)
+    with pytest.raises(ValueError, match="inside the 3x3 room"):
+        PixelRoomEnv([9], ROOM)
+    with pytest.raises(ValueError, match="inside the 5x5 room"):
+        PixelDataConfig(goals=(3, 25))
+    with pytest.raises(ValueError, match="whole cell indices"):
+        PixelRoomEnv([1.5], ROOM)
+    with pytest.raises(ValueError, match="actions must be"):
+        PixelRoomEnv([1], ROOM).step(np.array([3]))
+    with pytest.raises(ValueError, match="views must be"):
+        Camera(ROOM, np.zeros((5, 16, 16, 3), dtype=np.uint8))
+
+
+def test_split_is_fixed_and_no_training_history_uses_a_held_out_goal():
+    room = PixelRoom()
+    train, test = pixel_split(room, 5)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(25))
+    assert np.array_equal(test, pixel_split(room, 5)[1])
+    for scale in ("small", "full"):
+        P = pixel_experiment(scale)
+        assert set(P.test_goals) == set(test.tolist())
+        for config in (P.source, P.expert):
+            assert not set(config.goal_per_history().tolist()) & set(P.test_goals)
+
+
+def test_histories_record_states_and_train_on_frames(views):
+    config = PixelDataConfig(goals=(0, 4), room=ROOM, histories_per_goal=2, n_episodes=6, epsilon_decay_episodes=3)
+    base = generate_pixel_histories(config)
+    assert base.observations.shape == (4, 6 * ROOM.horizon) and base.observations.max() < ROOM.n_states
+    data = PixelHistories.wrap(base, Camera(ROOM, views))
+    assert data.meta["config"]["views"] == data.camera.digest and data.fingerprint != base.fingerprint
+    frames, a, r, y = data.sample_windows(3, 5, np.random.default_rng(0))
+    assert frames.shape == (3, 5, 3, 16, 16) and a.shape == r.shape == y.shape == (3, 5)
+    expert = generate_pixel_histories(dataclasses.replace(config, source="expert"))
+    assert expert.rewards.sum() > base.rewards.sum()
+
+
+def test_a_frame_model_acts_in_the_room_through_the_camera(views):
+    P = pixel_experiment("small")
+    model = ADTransformer(dataclasses.replace(P.model, frame_size=16, context_len=2 * ROOM.horizon)).eval()
+    policy = InContextPolicy(model, camera=Camera(ROOM, views))
+    result = evaluate_in_pixel_room([policy, RandomPolicy(3)], [0, 8], ROOM, n_episodes=3, n_eval_seeds=2, seed=0)
+    assert result.returns.shape == (4, 2, 3) and (result.returns <= 1 + 1e-9).all() and (result.returns >= 0).all()
+    assert result.groups.tolist() == [0, 0, 1, 1]
+
+
+def test_the_chapter_data_loads_with_its_camera():
+    P = pixel_experiment("small")
+    data = Histories(P.source, P.subsample, P.room.horizon).load()
+    assert isinstance(data, PixelHistories) and data.n_steps == P.source.n_episodes // P.subsample * P.room.horizon
