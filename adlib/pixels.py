@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .artifacts import atomic_path, cache_dir, config_hash, to_jsonable
+from .artifacts import atomic_path, cache_dir, config_hash, modules_fingerprint, to_jsonable
 from .data import LearningHistories, _cached_histories
 from .rollouts import rollout
 from .sources import QLearning, argmax_random_ties
@@ -37,10 +37,14 @@ ACTION_NAMES = ("turn left", "turn right", "forward")
 HEADING_STEPS = np.array([[0, 1], [-1, 0], [0, -1], [1, 0]])  # (d_row, d_col) of a forward step per heading
 
 LAYOUTS = {
-    "cues": "four coloured pillars in the corners and a different picture on each wall",
+    "cues": "four coloured pillars in the corners and three different pictures on each wall",
     "bare": "no cues: plain walls, so views at different places look alike (a control)",
 }
 """Room layouts by name, with what a view shows."""
+
+PICTURES = ("logo_mila", "door_doom", "grass", "lava", "water", "marble", "wood", "brick_wall", "cardboard", "slime",
+            "metal_grill", "rock")
+"""Miniworld's textures hung on the walls as distal cues, three a wall (west, east, north, south)."""
 
 FRAME_SIZES = (16, 24, 32)
 """Frame sides (pixels) the book renders; :class:`~adlib.model.ADConfig` checks what its encoder can take."""
@@ -146,10 +150,11 @@ def _miniworld_room(room: PixelRoom):
                 corners = [(0.3, 0.3), (width - 0.3, 0.3), (0.3, width - 0.3), (width - 0.3, width - 0.3)]
                 for (x, z), colour in zip(corners, ("red", "green", "blue", "yellow")):
                     self.place_entity(Box(color=colour, size=[0.6, 1.6, 0.6]), pos=[x, 0, z], dir=0)
-                walls = [([0.02, 1.3, width / 2], 0.0), ([width - 0.02, 1.3, width / 2], math.pi),
-                         ([width / 2, 1.3, 0.02], -math.pi / 2), ([width / 2, 1.3, width - 0.02], math.pi / 2)]
-                for (pos, facing), picture in zip(walls, ("logo_mila", "door_doom", "grass", "lava")):
-                    self.entities.append(ImageFrame(pos=pos, dir=facing, tex_name=picture, width=1.6))
+                along = [width * k / 4 for k in (1, 2, 3)]  # three pictures per wall, none alike, so no two places look the same
+                walls = ([([0.02, 1.3, a], 0.0) for a in along] + [([width - 0.02, 1.3, a], math.pi) for a in along]
+                         + [([a, 1.3, 0.02], -math.pi / 2) for a in along] + [([a, 1.3, width - 0.02], math.pi / 2) for a in along])
+                for (pos, facing), picture in zip(walls, PICTURES):
+                    self.entities.append(ImageFrame(pos=pos, dir=facing, tex_name=picture, width=min(1.2, width / 4 - 0.2)))
             self.place_agent(pos=[1.0, 0, 1.0], dir=0.0)
 
     try:
@@ -169,8 +174,8 @@ def check_opengl() -> None:
 
 def render_views(room: PixelRoom, use_cache: bool = True) -> np.ndarray:
     """``[n_states, frame, frame, 3]`` uint8: the noiseless view from every state, rendered once by
-    Miniworld and kept in the artefact cache (keyed by the room's layout, grid and frame size)."""
-    key = config_hash({"layout": room.layout, "size": room.size, "frame_size": room.frame_size, "v": 1})
+    Miniworld and kept in the artefact cache (keyed by the room's layout, grid and frame size and this module's code)."""
+    key = config_hash({"layout": room.layout, "size": room.size, "frame_size": room.frame_size, "code": modules_fingerprint("pixels")})
     path = cache_dir() / "views" / f"{key}.npy"
     if use_cache and path.exists():
         views = np.load(path)
@@ -449,3 +454,26 @@ def evaluate_in_pixel_room(policies, goals, room: PixelRoom, n_episodes: int, n_
     starts = result.observations[:, :, :: room.horizon].astype(np.int64)  # [R, G, E]
     optima = optimal_return(room, distance[np.arange(G)[None, :, None], starts])
     return replace(result, returns=result.returns / optima)
+
+
+ATTEMPTS = "07_pixels.jsonl"
+"""Chapter 7's earlier attempts, one JSON line each, in ``trials/`` (read with :func:`adlib.trials.read_trials`)."""
+
+
+def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)``: chapter 7's attempts, each a record as ``trials/07_pixels.jsonl`` keeps
+    them (this build's with ``"this build": True``), in order."""
+    from .report import pm
+    from .stats import as_tuple
+
+    header = ["attempt", "room", "goals: training / held out", "histories per goal × episodes", "optimiser steps",
+              "AD, held out", "ED, held out", "AD, training goals (sampled / greedy)", "verdict"]
+    rows = []
+    for number, r in enumerate(records, start=1):
+        held, seen = r["held_out_last_10"], r["training_goals_last_10"]
+        rows.append([f"{number}{' (this build)' if r.get('this build') else ''}", r["room"],
+                     f"{r['tasks']['train_goals']} / {r['tasks']['held_out_goals']}",
+                     f"{r['histories']['histories_per_goal']} × {r['histories']['n_episodes']}", f"{r['train']['steps']:,}",
+                     pm(as_tuple(held["ad"])), pm(as_tuple(held["ed"])), f"{seen['ad_sampled']:.2f} / {seen['ad_greedy']:.2f}",
+                     r["verdict"]["said"]])
+    return header, rows

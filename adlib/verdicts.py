@@ -639,7 +639,7 @@ CLAIMS = (
     ClaimRule("paper", "Watermaze (3-D pixels): AD learns in context", "07_pixels",
         f"chapter 7's rule, in a Miniworld stand-in: reproduced when AD's last-10 return on held-out goals is ≥ {PIXEL_BAR:g} of "
         "optimal, above its first episode by > 2 std, and ED below it by > 2 std; partly when all but the bar hold", pixels,
-        caveat="a small Miniworld room (5x5 places, 4 headings, 32x32 frames) stands in for DMLab's Watermaze",
+        caveat="a small Miniworld room (7x7 places, 4 headings, 32x32 frames) stands in for DMLab's Watermaze",
         where="Fig. 4, Watermaze"),
     ClaimRule("1a3orn", "AD distilled from optimistic greedy learns in context on fresh bandits", "01_bandit",
         "AD's % best arm over steps 11-100 above random's by > 2 std (and 1 point)", optimistic_in_context,

@@ -113,13 +113,13 @@ def test_bad_rooms_goals_and_frames_raise():
 
 
 def test_split_is_fixed_and_no_training_history_uses_a_held_out_goal():
-    room = PixelRoom()
-    train, test = pixel_split(room, 5)
-    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(25))
-    assert np.array_equal(test, pixel_split(room, 5)[1])
+    room = pixel_experiment("full").room
+    train, test = pixel_split(room, 8)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(room.n_cells))
+    assert np.array_equal(test, pixel_split(room, 8)[1])
     for scale in ("small", "full"):
         P = pixel_experiment(scale)
-        assert set(P.test_goals) == set(test.tolist())
+        assert P.room == room and set(P.test_goals) == set(test.tolist())
         for config in (P.source, P.expert):
             assert not set(config.goal_per_history().tolist()) & set(P.test_goals)
 
