@@ -475,7 +475,7 @@ def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
         train_goals=tuple(train_goals.tolist()),
         test_goals=tuple(test_goals.tolist()),
         eval_episodes=100 if full else 6,
-        n_eval_seeds=5 if full else 1,
+        n_eval_seeds=3 if full else 1,
         source_runs=5 if full else 1,
         context_episodes=context_episodes,
     )

@@ -414,6 +414,14 @@ class PixelHistories(LearningHistories):
         wrapped.camera = camera
         return wrapped
 
+    def select(self, index) -> "PixelHistories":
+        """A subset of the histories (rows), seen through the same camera."""
+        return PixelHistories.wrap(super().select(index), self.camera)
+
+    def subsample_episodes(self, every: int, episode_len: int) -> "PixelHistories":
+        """Every ``every``-th episode, seen through the same camera."""
+        return PixelHistories.wrap(super().subsample_episodes(every, episode_len), self.camera)
+
     def sample_windows(self, batch_size: int, window_len: int, rng: np.random.Generator, device="cpu"):
         """As :meth:`LearningHistories.sample_windows`, but ``obs`` is ``[batch, window, 3, f, f]`` frames."""
         states, prev_actions, prev_rewards, targets = super().sample_windows(batch_size, window_len, rng, "cpu")

@@ -237,6 +237,23 @@ def pixels_rule(r) -> tuple[str, list[str]]:
     return word, missed
 
 
+def pixels_in_short(r) -> str:
+    """Chapter 7's result in two sentences, from its record: the verdict first, then AD sampled and
+    greedy against random and the bar, and ED against AD (the book's 2-std rule)."""
+    said, missed = pixels_rule(r)
+    ad, ed, rnd = (mean_std(r[k]["last_10"]) for k in ("ad", "ed", "random"))
+    lead = {"reproduced": "AD learns in context from these frames, as the paper's Watermaze result says",
+            "not reproduced at this budget": "AD does not reproduce the paper's pixel result in this stand-in at this budget"}.get(
+        said, "AD learns in context from these frames but stays below the bar")
+    greedy = r.get("ad_greedy", {}).get("last_10")
+    greedy_words = f"; taking its most likely action instead, {pm(mean_std(greedy))}" if greedy is not None else ""
+    ed_words = compare(ed, ad)
+    ed_note = " (the paper found ED below AD)" if ed_words != "below" else ""
+    return (f"{lead}: sampling its actions, AD ends its last 10 episodes on held-out goals at {pm(ad)} of optimal (random "
+            f"{pm(rnd)}, the bar {PIXEL_BAR:g}){greedy_words}. ED, the same model trained on an expert's histories, ends at "
+            f"{pm(ed)}, {ed_words} AD{ed_note}.")
+
+
 def pixels(r):
     said, _ = pixels_rule(r)
     ad, ed, source, rnd = (mean_std(r[k]["last_10"]) for k in ("ad", "ed", "source", "random"))

@@ -132,6 +132,8 @@ def test_histories_record_states_and_train_on_frames(views):
     assert data.meta["config"]["views"] == data.camera.digest and data.fingerprint != base.fingerprint
     frames, a, r, y = data.sample_windows(3, 5, np.random.default_rng(0))
     assert frames.shape == (3, 5, 3, 16, 16) and a.shape == r.shape == y.shape == (3, 5)
+    for part in (data.select([1, 0]), data.subsample_episodes(2, ROOM.horizon)):  # subsets keep the camera
+        assert isinstance(part, PixelHistories) and part.camera is data.camera and part.meta["views"] == data.camera.digest
     expert = generate_pixel_histories(dataclasses.replace(config, source="expert"))
     assert expert.rewards.sum() > base.rewards.sum()
 

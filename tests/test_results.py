@@ -49,11 +49,34 @@ def test_read_records_keeps_chapter_records_and_says_why_it_skips_others(tmp_pat
 
 def test_claims_cover_every_chapter_and_say_when_a_chapter_is_missing():
     rows = verdicts.claims({})
-    assert {r.verdict for r in rows} == {verdicts.NOT_IN_BUILD, verdicts.NOT_ATTEMPTED}
+    assert {r.verdict for r in rows} == {verdicts.NOT_IN_BUILD}  # every claim has a chapter now (chapter 7: the pixels)
     assert {r.who for r in rows} == {"paper", "1a3orn", "critique"}
     assert {r.chapter for r in rows} >= {"01_bandit", "02_darkroom", "03_expert_distillation", "04_out_of_distribution",
-                                         "05_harder_dark_rooms"}
+                                         "05_harder_dark_rooms", "07_pixels"}
     assert all(r.verdict in verdicts.VERDICTS and r.rule for r in rows)
+
+
+def pixel_record(ad, ad_first, ed, greedy=None):
+    ms = lambda m, s: {"mean": m, "std": s}  # noqa: E731
+    r = {"ad": {"last_10": ms(*ad), "first_episode": ms(*ad_first)}, "ed": {"last_10": ms(*ed)},
+         "source": {"last_10": ms(0.8, 0.03)}, "random": {"last_10": ms(0.02, 0.01)}}
+    if greedy is not None:
+        r["ad_greedy"] = {"last_10": ms(*greedy)}
+    return r
+
+
+def test_pixel_verdict_follows_the_issues_bar():
+    claim = "Watermaze (3-D pixels): AD learns in context"
+    score = lambda r: verdict(verdicts.claims({"07_pixels": r}), claim)  # noqa: E731
+    assert score(pixel_record((0.8, 0.02), (0.1, 0.05), (0.3, 0.05))).verdict == verdicts.REPRODUCED
+    partly = pixel_record((0.6, 0.02), (0.1, 0.05), (0.3, 0.05))
+    assert score(partly).verdict == verdicts.PARTLY and verdicts.pixels_rule(partly) == ("partly reproduced at this budget", ["below the 0.7 bar"])
+    said, missed = verdicts.pixels_rule(pixel_record((0.8, 0.02), (0.1, 0.05), (0.75, 0.1)))  # ED level with AD
+    assert said == "not reproduced at this budget" and missed == ["ED not below AD by more than 2 std"]
+    assert score(pixel_record((0.04, 0.01), (0.04, 0.04), (0.7, 0.18))).verdict == verdicts.NOT_REPRODUCED
+    words = verdicts.pixels_in_short(pixel_record((0.04, 0.01), (0.04, 0.04), (0.7, 0.18), greedy=(0.43, 0.05)))
+    assert words.startswith("AD does not reproduce") and "0.04 ± 0.01" in words and "0.43 ± 0.05" in words
+    assert "above AD (the paper found ED below AD)" in words
 
 
 def test_darkroom_verdicts_follow_their_rules():
