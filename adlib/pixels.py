@@ -20,7 +20,9 @@ Grid convention: row grows with Miniworld's z, column with x; heading 0 faces +x
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import math
 from dataclasses import dataclass
 
@@ -158,7 +160,8 @@ def _miniworld_room(room: PixelRoom):
             self.place_agent(pos=[1.0, 0, 1.0], dir=0.0)
 
     try:
-        return CueRoom(obs_width=room.frame_size, obs_height=room.frame_size)
+        with contextlib.redirect_stdout(io.StringIO()):  # Miniworld prints its frame buffers' multisampling fallback
+            return CueRoom(obs_width=room.frame_size, obs_height=room.frame_size)
     except Exception as e:  # pyglet raises its own errors when no OpenGL/EGL library is found
         raise RuntimeError(f"Miniworld could not open a headless OpenGL context ({type(e).__name__}: {e}). {GL_HELP}") from None
 
