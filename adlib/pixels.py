@@ -2,8 +2,8 @@
 
 The paper's third claim is that AD learns in context from pixels (DMLab Watermaze: a
 first-person view, a hidden platform, distal cues on the walls). Here the room is a square
-Miniworld room with distal cues (four coloured pillars in the corners, four pictures, one on
-each wall), and the agent stands on a ``size x size`` grid of positions facing one of four
+Miniworld room with distal cues (four coloured pillars in the corners, three different pictures
+on each wall), and the agent stands on a ``size x size`` grid of positions facing one of four
 headings. Actions: 0 turn left, 1 turn right, 2 step forward (into a wall: stay). One task =
 one hidden goal cell (the platform); every step that ends on it pays 1. Episodes last
 ``horizon`` steps and start at a random cell other than the goal, facing a random heading.
@@ -31,11 +31,12 @@ import torch
 
 from .artifacts import atomic_path, cache_dir, config_hash, modules_fingerprint, to_jsonable
 from .data import LearningHistories, _cached_histories
+from .envs import GridWorld
+from .model import FRAME_SIZES
 from .rollouts import rollout
 from .sources import QLearning, argmax_random_ties
 
 N_ACTIONS = 3
-ACTION_NAMES = ("turn left", "turn right", "forward")
 HEADING_STEPS = np.array([[0, 1], [-1, 0], [0, -1], [1, 0]])  # (d_row, d_col) of a forward step per heading
 
 LAYOUTS = {
@@ -47,9 +48,6 @@ LAYOUTS = {
 PICTURES = ("logo_mila", "door_doom", "grass", "lava", "water", "marble", "wood", "brick_wall", "cardboard", "slime",
             "metal_grill", "rock")
 """Miniworld's textures hung on the walls as distal cues, three a wall (west, east, north, south)."""
-
-FRAME_SIZES = (16, 24, 32)
-"""Frame sides (pixels) the book renders; :class:`~adlib.model.ADConfig` checks what its encoder can take."""
 
 GL_HELP = ("Miniworld renders with OpenGL and, with no display, needs EGL and Mesa's software renderer: on Debian/Ubuntu "
            "`apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1` (`make install` does this where it can).")
@@ -258,21 +256,21 @@ class Camera:
         return frames
 
 
-class PixelRoomEnv:
+class PixelRoomEnv(GridWorld):
     """Batched pixel room: ``n`` environments, one goal cell each, stepped together.
 
     ``reset`` and ``step`` return each environment's state (view index), as the other rooms
-    return their cell; episodes end after ``horizon`` steps and the environment restarts by
-    itself at a random cell other than its goal, facing a random heading (starts drawn from
-    ``seed``). ``start_steps`` holds each current episode's fewest steps to the goal (its optimum).
+    return their cell; episodes end after ``horizon`` steps (the grid worlds' clock) and the
+    environment restarts by itself at a random cell other than its goal, facing a random heading
+    (starts drawn from ``seed``).
     """
 
     n_actions = N_ACTIONS
 
     def __init__(self, goals, room: PixelRoom = PixelRoom(), seed: int = 0):
+        super().__init__(room.size, room.horizon)
         self.room, self.seed = room, int(seed)
         self.goals = room.check_cells(np.atleast_1d(goals))
-        self.horizon = room.horizon
         self.next_state = transitions(room)
         self.distance = steps_to_goal(room, self.goals)  # [n, n_states]
         self.reset()
@@ -285,6 +283,10 @@ class PixelRoomEnv:
     def n_observations(self) -> int:
         return self.room.n_states
 
+    def observations(self) -> np.ndarray:
+        """``[n]`` current state (view index) of every environment."""
+        return self.states.copy()
+
     def subset(self, index) -> "PixelRoomEnv":
         return PixelRoomEnv(self.goals[index], self.room, self.seed)
 
@@ -295,29 +297,20 @@ class PixelRoomEnv:
 
     def reset(self) -> np.ndarray:
         self.rng = np.random.default_rng(self.seed)
-        everyone = np.arange(self.n_envs)
-        self.states = self._starts(everyone)
-        self.start_steps = self.distance[everyone, self.states]
-        self.t = np.zeros(self.n_envs, dtype=np.int64)
-        self.done = np.zeros(self.n_envs, dtype=bool)
-        self.terminated = np.zeros(self.n_envs, dtype=bool)
-        return self.states.copy()
+        self.states = self._starts(np.arange(self.n_envs))
+        self._start_clock()
+        return self.observations()
 
     def step(self, actions) -> tuple[np.ndarray, np.ndarray]:
-        actions = np.asarray(actions, dtype=np.int64)
-        if actions.shape != (self.n_envs,) or (actions.size and (actions.min() < 0 or actions.max() >= N_ACTIONS)):
+        actions = self._check_actions(actions)
+        if actions.size and (actions.min() < 0 or actions.max() >= N_ACTIONS):
             raise ValueError(f"actions must be [{self.n_envs}] integers in [0, {N_ACTIONS}), got {actions.tolist()[:8]}")
         self.states = self.next_state[self.states, actions]
         rewards = (self.states // 4 == self.goals).astype(np.float32)
-        self.t += 1
-        self.done = self.t >= self.horizon
-        self.final_observations = self.states.copy()
-        ended = np.nonzero(self.done)[0]
-        if len(ended):
-            self.t[ended] = 0
+        ended = np.nonzero(self._tick(np.zeros(self.n_envs, dtype=bool)))[0]
+        if len(ended):  # automatic reset: a fresh random start
             self.states[ended] = self._starts(ended)
-            self.start_steps[ended] = self.distance[ended, self.states[ended]]
-        return self.states.copy(), rewards
+        return self.observations(), rewards
 
 
 def episode_optima(env: PixelRoomEnv, observations: np.ndarray) -> np.ndarray:

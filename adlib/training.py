@@ -180,7 +180,7 @@ def check_member(model_config: ADConfig, data: LearningHistories) -> None:
     if data.n_actions != model_config.n_actions:
         raise ValueError(f"dataset has {data.n_actions} actions, model config {model_config.n_actions}")
     if model_config.frame_size and not hasattr(data, "camera"):
-        raise ValueError("a frame model (ADConfig.frame_size) trains on histories with a camera (adlib.pixels.pixel_histories)")
+        raise ValueError("a frame model (ADConfig.frame_size) trains on histories with a camera (adlib.pixels.PixelHistories.wrap)")
     if not model_config.frame_size and data.n_observations > model_config.n_observations:
         raise ValueError(f"dataset has {data.n_observations} observations, model config only {model_config.n_observations}")
     if model_config.context_len > data.n_steps:
