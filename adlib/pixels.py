@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -371,6 +371,9 @@ class PixelDataConfig:
     epsilon_end: float = 0.0
     epsilon_decay_episodes: int = 100
     """Episodes over which exploration falls to ``epsilon_end``."""
+    initial_value: float = field(default=0.0, metadata={"hash_omit_if": 0.0})
+    """Q-table's starting value; above 0 it is optimistic: untried actions look best, so the learner explores
+    systematically (chapter 2's source uses 2)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -390,7 +393,8 @@ def pixel_source(config: PixelDataConfig, goals: np.ndarray | None = None):
         return PixelExpert(config.goal_per_history() if goals is None else goals, config.room)
     return QLearning(config.room.n_states, N_ACTIONS, learning_rate=config.learning_rate, discount=config.discount,
                      epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
-                     epsilon_decay_episodes=config.epsilon_decay_episodes, episode_replay=True, max_episode_len=config.room.horizon)
+                     epsilon_decay_episodes=config.epsilon_decay_episodes, initial_value=config.initial_value,
+                     episode_replay=True, max_episode_len=config.room.horizon)
 
 
 class PixelHistories(LearningHistories):
