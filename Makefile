@@ -1,5 +1,5 @@
 # Build, test and benchmark entry points.  Everything runs from .venv (created on demand).
-#   make book   execute every notebook at full scale and build the HTML book (_build/html)
+#   make book   execute every notebook at full scale (side by side, BOOK_WORKERS at a time) and build the HTML book (_build/html)
 #   make test   unit tests + notebooks at small scale (papermill via tests/, nbval-lax)
 #   make weights  train the shipped weights (weights/) that are missing or stale; CHAPTER=05_harder_dark_rooms limits it
 #   make book-from-scratch  ignore the shipped weights: train every run into a fresh cache, then build the book
@@ -82,10 +82,17 @@ $(WIDGETS_JS):
 	  mv "$$tmp"/widgets/package/dist/embed-amd.js "$$tmp"/require/package/require.js $(WIDGETS_DIR)/; \
 	  touch $(WIDGETS_JS)
 
+# The notebooks run first, side by side (BOOK_WORKERS at a time, default one per core), into jupyter-book's cache;
+# the build then takes every page's outputs from it (book/_ext/book_pages.py). BOOK_WORKERS=1 runs them one by one.
 book: $(STAMP) $(GL_STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); rc=0; \
-	  ADLIB_SCALE=full ADLIB_QUIET=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
-	  echo "make book: jupyter-book exited $$rc after $$(( $$(date +%s) - start )) s"; \
+	  export ADLIB_SCALE=full ADLIB_QUIET=1; \
+	  $(VENV)/bin/adlib execute-book $(if $(BOOK_WORKERS),--workers $(BOOK_WORKERS)) || rc=$$?; \
+	  echo "make book: notebooks executed (exit $$rc) after $$(( $$(date +%s) - start )) s"; \
+	  if [ $$rc -eq 0 ]; then \
+	    ADLIB_BOOK_PREEXECUTED="$(CURDIR)/_build/.jupyter_cache" $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
+	  fi; \
+	  echo "make book: exited $$rc after $$(( $$(date +%s) - start )) s"; \
 	  exit $$rc
 
 # The only way the shipped weights in weights/ are made: every run the full-scale chapters ask for whose

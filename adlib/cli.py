@@ -12,6 +12,7 @@ Examples::
     adlib trial hard --every-episode 2            # every second episode of source runs twice as long
     adlib weights --chapter 05_harder_dark_rooms  # train that chapter's missing or stale shipped weights
     adlib weights --check                         # list the runs whose shipped weights are missing or stale
+    adlib execute-book --workers 2                # run the book's notebooks two at a time into the build's cache (make book)
 """
 
 from __future__ import annotations
@@ -191,6 +192,17 @@ def arm_count(text: str) -> int:
     return _int_at_least(text, 2)
 
 
+def execute_book(args) -> int:
+    """Execute every notebook of the book, several at a time, into ``_build/.jupyter_cache``, from which
+    ``jupyter-book build`` with ``ADLIB_BOOK_PREEXECUTED`` set takes their outputs (see adlib.book_execution)."""
+    from .book_execution import execute_book as run
+
+    started = time.perf_counter()
+    run(args.workers)
+    print(f"adlib execute-book: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="adlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +250,10 @@ def main(argv=None) -> int:
     w.add_argument("--retrain", action="store_true", help="retrain every run, current or not")
     w.add_argument("--check", action="store_true", help="train nothing: list the runs whose weights are missing or stale")
     w.set_defaults(func=weights)
+    ex = sub.add_parser("execute-book", help="execute the book's notebooks side by side into jupyter-book's cache (make book)",
+                        description=execute_book.__doc__)
+    ex.add_argument("--workers", type=positive_int, default=None, help="notebooks at a time (default: one per core)")
+    ex.set_defaults(func=execute_book)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     return args.func(args)

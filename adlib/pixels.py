@@ -468,20 +468,28 @@ ATTEMPTS = "07_pixels.jsonl"
 """Chapter 7's earlier attempts, one JSON line each, in ``trials/`` (read with :func:`adlib.trials.read_trials`)."""
 
 
+def exploration_words(histories: dict) -> str:
+    """How a source config (or an attempt's ``histories`` record) explores, in words: "ε 1 → 0 over 100 episodes",
+    with ", optimistic Q (2)" where its Q-values start above 0."""
+    start, end = histories.get("epsilon_start", 1.0), histories.get("epsilon_end", 0.0)
+    words = f"ε {start:g} → {end:g} over {histories['epsilon_decay_episodes']} episodes"
+    return words + (f", optimistic Q ({histories['initial_value']:g})" if histories.get("initial_value", 0.0) else "")
+
+
 def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)``: chapter 7's attempts, each a record as ``trials/07_pixels.jsonl`` keeps
     them (this build's with ``"this build": True``), in order."""
     from .report import pm
     from .stats import as_tuple
 
-    header = ["attempt", "room", "goals: training / held out", "histories per goal × episodes", "optimiser steps",
-              "AD, held out", "ED, held out", "AD, training goals (sampled / greedy)", "verdict"]
+    header = ["attempt", "room", "goals: training / held out", "histories per goal × episodes", "source's exploration",
+              "optimiser steps", "AD, held out", "ED, held out", "AD, training goals (sampled / greedy)", "verdict"]
     rows = []
     for number, r in enumerate(records, start=1):
-        held, seen = r["held_out_last_10"], r["training_goals_last_10"]
+        held, seen, h = r["held_out_last_10"], r["training_goals_last_10"], r["histories"]
         rows.append([f"{number}{' (this build)' if r.get('this build') else ''}", r["room"],
                      f"{r['tasks']['train_goals']} / {r['tasks']['held_out_goals']}",
-                     f"{r['histories']['histories_per_goal']} × {r['histories']['n_episodes']}", f"{r['train']['steps']:,}",
+                     f"{h['histories_per_goal']} × {h['n_episodes']}", exploration_words(h), f"{r['train']['steps']:,}",
                      pm(as_tuple(held["ad"])), pm(as_tuple(held["ed"])), f"{seen['ad_sampled']:.2f} / {seen['ad_greedy']:.2f}",
                      r["verdict"]["said"]])
     return header, rows

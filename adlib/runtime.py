@@ -258,6 +258,12 @@ def time_split() -> dict:
     }
 
 
+def notebooks_at_once() -> int:
+    """How many notebooks executed side by side with this one (``adlib execute-book`` sets it; 1 otherwise)."""
+    value = os.environ.get("ADLIB_NOTEBOOKS_AT_ONCE", "1")
+    return int(value) if value.strip().isdigit() and int(value) >= 1 else 1
+
+
 def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
     """The fields every chapter's results JSON carries for the reproducibility page.
 
@@ -268,6 +274,7 @@ def run_record(notebook: str, scale: str, seeds: dict, started: float) -> dict:
         "scale": scale,
         "seeds": seeds,
         "runtime_seconds": time.perf_counter() - started,
+        "notebooks_at_once": notebooks_at_once(),
         "time_split": time_split(),
         "datasets": [{"dataset": d, "fingerprint": f} for f, d in _ledger.datasets.items()],
         "training_runs": dict(_ledger.training_runs),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from adlib import pixels
 from adlib.experiments import Histories, pixel_experiment
 from adlib.in_context import InContextPolicy
 from adlib.model import ADTransformer
@@ -151,3 +152,19 @@ def test_the_chapter_data_loads_with_its_camera():
     P = pixel_experiment("small")
     data = Histories(P.source, P.subsample, P.room.horizon).load()
     assert isinstance(data, PixelHistories) and data.n_steps == P.source.n_episodes // P.subsample * P.room.horizon
+
+
+def test_attempts_table_renders_the_recorded_attempts_and_this_build():
+    from adlib import trials
+
+    records = trials.read_trials(trials.TRIALS_DIR / pixels.ATTEMPTS)
+    assert len(records) >= 2 and all(r["scale"] == "full" for r in records)
+    this_build = {**records[-1], "this build": True, "histories": {**records[-1]["histories"], "initial_value": 2.0,
+                                                                   "epsilon_decay_episodes": 60}}
+    header, rows = pixels.attempts_table([*records, this_build])
+    assert len(rows) == len(records) + 1 and all(len(row) == len(header) for row in rows)
+    assert [row[0] for row in rows] == [*map(str, range(1, len(records) + 1)), f"{len(records) + 1} (this build)"]
+    exploration = header.index("source's exploration")
+    assert rows[0][exploration] == "ε 1 → 0 over 100 episodes"  # the first attempt's source: not optimistic
+    assert rows[-1][exploration] == "ε 1 → 0 over 60 episodes, optimistic Q (2)"
+    assert pixels.exploration_words({"epsilon_start": 0.5, "epsilon_end": 0.1, "epsilon_decay_episodes": 7}) == "ε 0.5 → 0.1 over 7 episodes"

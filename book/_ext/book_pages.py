@@ -7,7 +7,13 @@ keeping the first of each (same file and same inline body).
 
 It also gives the theme a colour mode: with none, the theme's script logged "Got invalid
 theme mode" on every first visit.
+
+With ``ADLIB_BOOK_PREEXECUTED`` set to a jupyter-cache folder (``make book`` sets it after
+``adlib execute-book`` has run every notebook there, side by side), pages take their outputs from
+that cache (myst-nb's ``cache`` mode) instead of executing the notebooks again, one by one.
 """
+
+import os
 
 
 def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
@@ -24,6 +30,17 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
         context["default_mode"] = "light"
 
 
+def _use_preexecuted(app, config):
+    cache = os.environ.get("ADLIB_BOOK_PREEXECUTED")
+    if cache:
+        if not os.path.isdir(cache):
+            raise RuntimeError(f"ADLIB_BOOK_PREEXECUTED={cache!r} is not a folder: run `adlib execute-book` first, "
+                               "or unset it to execute every notebook during the build")
+        config.nb_execution_mode = "cache"
+        config.nb_execution_cache_path = cache
+
+
 def setup(app):
+    app.connect("config-inited", _use_preexecuted)
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

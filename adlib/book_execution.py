@@ -1,0 +1,131 @@
+"""Execute the book's notebooks side by side before ``jupyter-book build`` (``make book``).
+
+Sphinx executes a book's notebooks one after another, in sorted path order. Most of a chapter's
+time is small tensor operations that one core runs about as fast as two, so on a CPU with
+several cores the book builds faster when notebooks run side by side, each with its share of
+the cores' threads. :func:`execute_book` does that: it runs every notebook of ``_toc.yml`` with
+the same executor myst-nb uses (``jupyter_cache``'s ``single_nb_execution``, in the notebook's
+folder), ``workers`` at a time, and stores each executed notebook in myst-nb's jupyter-cache
+(``_build/.jupyter_cache``). ``make book`` then builds with ``ADLIB_BOOK_PREEXECUTED=1``, which
+``book/_ext/book_pages.py`` turns into myst-nb's ``cache`` execution mode: every page takes its
+outputs from that cache and nothing executes twice.
+
+The serial build's one ordering dependency is kept: a notebook that reads other chapters' records
+(``read_records``: chapter 4, the summary, the reproducibility page) starts only after every
+notebook sorted before it has finished, so it sees exactly the records a serial build gives it.
+
+Command line: ``adlib execute-book [--workers N]``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from .artifacts import REPO_ROOT
+
+CACHE_DIR = REPO_ROOT / "_build" / ".jupyter_cache"
+"""Where jupyter-book 1 (myst-nb) keeps its jupyter-cache for a book built into ``_build/html``."""
+
+AT_ONCE_VARIABLE = "ADLIB_NOTEBOOKS_AT_ONCE"
+"""Set in each notebook's kernel: how many notebooks ran side by side (chapters record it)."""
+
+TIMEOUT = 1800
+"""Seconds a cell may run (``_config.yml``'s ``execute: timeout``)."""
+
+
+def book_notebooks(toc: Path = REPO_ROOT / "_toc.yml") -> list[Path]:
+    """The notebooks ``toc`` lists, in sorted path order (the order a serial Sphinx build executes them)."""
+    import yaml
+
+    def files(node) -> list[str]:
+        if isinstance(node, dict):
+            return ([node["file"]] if "file" in node else []) + [f for v in node.values() for f in files(v)]
+        if isinstance(node, list):
+            return [f for item in node for f in files(item)]
+        return []
+
+    doc = yaml.safe_load(toc.read_text())
+    paths = [toc.parent / f"{f}.ipynb" for f in [doc.get("root", "")] + files(doc.get("parts", doc.get("chapters", [])))]
+    return sorted(p for p in paths if p.is_file())
+
+
+def reads_records(notebook: Path) -> bool:
+    """Whether a notebook reads other chapters' records (and so must run after them)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return any(cell.cell_type == "code" and "read_records(" in cell.source for cell in nb.cells)
+
+
+def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
+    """For each notebook, those that must finish before it starts."""
+    return {nb: (notebooks[:i] if reads_records(nb) else []) for i, nb in enumerate(notebooks)}
+
+
+def _execute(path: str, threads: int, at_once: int) -> tuple[str, float, str | None]:
+    """Run one notebook in its folder (in a worker process); returns (notebook as JSON, seconds, error or None)."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)  # the kernel inherits these; torch reads them when imported
+    os.environ["ADLIB_TRAIN_WORKERS"] = "1"  # a chapter that trains does so in its own process, beside the others
+    os.environ[AT_ONCE_VARIABLE] = str(at_once)
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False, meta_override=True)
+    return nbformat.writes(result.nb), result.time, result.exc_string if result.err is not None else None
+
+
+def execute_book(workers: int | None = None, cache_dir: Path = CACHE_DIR, notebooks: list[Path] | None = None,
+                 log=print) -> dict[str, float]:
+    """Execute ``notebooks`` (default: the book's), ``workers`` at a time (default: one per core), into a fresh
+    jupyter-cache at ``cache_dir``; returns each notebook's seconds. Raises RuntimeError naming the notebook
+    whose cell failed (its traceback follows), after the notebooks already running have finished."""
+    import shutil
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    from .runtime import cpu_cores
+
+    notebooks = book_notebooks() if notebooks is None else [Path(p) for p in notebooks]
+    workers = cpu_cores() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = min(workers, len(notebooks)) or 1
+    threads = max(1, cpu_cores() // workers)
+    after = schedule(notebooks)
+    if cache_dir.exists():
+        shutil.rmtree(cache_dir)  # outputs from other code must never be reused
+    cache = get_cache(str(cache_dir))
+    seconds: dict[Path, float] = {}
+    failed: list[str] = []
+    pending, running = list(notebooks), {}
+    started = time.perf_counter()
+    log(f"executing {len(notebooks)} notebooks, {workers} at a time, {threads} thread(s) each")
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        while running or (pending and not failed):
+            ready = [nb for nb in pending if all(d in seconds for d in after[nb])] if not failed else []
+            for nb in ready[: workers - len(running)]:
+                pending.remove(nb)
+                running[pool.submit(_execute, str(nb), threads, workers)] = nb
+            if not running:
+                raise RuntimeError(f"no notebook can start: {[nb.name for nb in pending]} wait on notebooks not in the list")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                nb = running.pop(future)
+                text, secs, error = future.result()
+                if error is not None:
+                    failed.append(f"{nb.name} failed:\n{error}")
+                    continue
+                seconds[nb] = secs
+                cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), str(nb.resolve()),
+                                                          data={"execution_seconds": secs}), check_validity=False, overwrite=True)
+                log(f"{nb.name}: {secs:.0f} s ({time.perf_counter() - started:.0f} s since the start)")
+    if failed:
+        raise RuntimeError("executing the book's notebooks: " + "\n\n".join(failed))
+    return {nb.name: secs for nb, secs in seconds.items()}
