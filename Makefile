@@ -19,6 +19,9 @@ GL_STAMP := $(VENV)/.opengl
 # Chapter 7 renders with Miniworld through OpenGL, headless: EGL and Mesa's software renderer (Debian's packages).
 OPENGL_DEBS := libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 libglu1-mesa
 
+# Where `adlib execute-book` puts the executed notebooks, for jupyter-book to take their outputs from.
+BOOK_CACHE := $(CURDIR)/_build/.jupyter_cache
+
 MATHJAX_VERSION := 3.2.2
 MATHJAX_DIR     := _vendor/mathjax
 MATHJAX_JS      := $(MATHJAX_DIR)/tex-svg.js
@@ -87,10 +90,10 @@ $(WIDGETS_JS):
 book: $(STAMP) $(GL_STAMP) $(MATHJAX_JS) $(WIDGETS_JS)
 	@start=$$(date +%s); rc=0; \
 	  export ADLIB_SCALE=full ADLIB_QUIET=1; \
-	  $(VENV)/bin/adlib execute-book $(if $(BOOK_WORKERS),--workers $(BOOK_WORKERS)) || rc=$$?; \
+	  $(VENV)/bin/adlib execute-book --cache-dir "$(BOOK_CACHE)" $(if $(BOOK_WORKERS),--workers $(BOOK_WORKERS)) || rc=$$?; \
 	  echo "make book: notebooks executed (exit $$rc) after $$(( $$(date +%s) - start )) s"; \
 	  if [ $$rc -eq 0 ]; then \
-	    ADLIB_BOOK_PREEXECUTED="$(CURDIR)/_build/.jupyter_cache" $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
+	    ADLIB_BOOK_PREEXECUTED="$(BOOK_CACHE)" $(VENV)/bin/jupyter-book build --all -W -n --keep-going . || rc=$$?; \
 	  fi; \
 	  echo "make book: exited $$rc after $$(( $$(date +%s) - start )) s"; \
 	  exit $$rc

@@ -30,7 +30,7 @@ CACHE_DIR = REPO_ROOT / "_build" / ".jupyter_cache"
 """Where jupyter-book 1 (myst-nb) keeps its jupyter-cache for a book built into ``_build/html``."""
 
 AT_ONCE_VARIABLE = "ADLIB_NOTEBOOKS_AT_ONCE"
-"""Set in each notebook's kernel: how many notebooks ran side by side (chapters record it)."""
+"""Set in each notebook's kernel: how many notebooks may run side by side (chapters record it)."""
 
 TIMEOUT = 1800
 """Seconds a cell may run (``_config.yml``'s ``execute: timeout``)."""
@@ -72,7 +72,8 @@ def _execute(path: str, threads: int, at_once: int) -> tuple[str, float, str | N
 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)  # the kernel inherits these; torch reads them when imported
-    os.environ["ADLIB_TRAIN_WORKERS"] = "1"  # a chapter that trains does so in its own process, beside the others
+    if at_once > 1:  # a chapter that must train does so in its kernel, not in one worker process per core
+        os.environ.setdefault("ADLIB_TRAIN_WORKERS", "1")
     os.environ[AT_ONCE_VARIABLE] = str(at_once)
     nb = nbformat.read(path, as_version=4)
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False, meta_override=True)
@@ -118,7 +119,10 @@ def execute_book(workers: int | None = None, cache_dir: Path = CACHE_DIR, notebo
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 nb = running.pop(future)
-                text, secs, error = future.result()
+                try:
+                    text, secs, error = future.result()
+                except Exception as exc:  # a dead kernel, a kernel that did not start, a broken worker
+                    text, secs, error = "", 0.0, f"{type(exc).__name__}: {exc}"
                 if error is not None:
                     failed.append(f"{nb.name} failed:\n{error}")
                     continue
@@ -128,4 +132,10 @@ def execute_book(workers: int | None = None, cache_dir: Path = CACHE_DIR, notebo
                 log(f"{nb.name}: {secs:.0f} s ({time.perf_counter() - started:.0f} s since the start)")
     if failed:
         raise RuntimeError("executing the book's notebooks: " + "\n\n".join(failed))
+    for nb in notebooks:  # as the build will look them up: a notebook edited meanwhile would be executed again, one by one
+        try:
+            cache.match_cache_notebook(nbformat.read(nb, as_version=4))
+        except KeyError:
+            raise RuntimeError(f"{nb.name} changed while it was executed, or its outputs were not cached: "
+                               "run `adlib execute-book` again") from None
     return {nb.name: secs for nb, secs in seconds.items()}

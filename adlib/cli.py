@@ -198,7 +198,7 @@ def execute_book(args) -> int:
     from .book_execution import execute_book as run
 
     started = time.perf_counter()
-    run(args.workers)
+    run(args.workers, Path(args.cache_dir))
     print(f"adlib execute-book: {time.perf_counter() - started:.0f} s")
     return 0
 
@@ -253,6 +253,8 @@ def main(argv=None) -> int:
     ex = sub.add_parser("execute-book", help="execute the book's notebooks side by side into jupyter-book's cache (make book)",
                         description=execute_book.__doc__)
     ex.add_argument("--workers", type=positive_int, default=None, help="notebooks at a time (default: one per core)")
+    ex.add_argument("--cache-dir", default=str(REPO_ROOT / "_build" / ".jupyter_cache"),
+                    help="the jupyter-cache to fill, emptied first (default: %(default)s, where jupyter-book looks)")
     ex.set_defaults(func=execute_book)
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)[1:]

@@ -259,7 +259,7 @@ def time_split() -> dict:
 
 
 def notebooks_at_once() -> int:
-    """How many notebooks executed side by side with this one (``adlib execute-book`` sets it; 1 otherwise)."""
+    """How many notebooks ``adlib execute-book`` ran side by side, this one included, at most (1 otherwise)."""
     value = os.environ.get("ADLIB_NOTEBOOKS_AT_ONCE", "1")
     return int(value) if value.strip().isdigit() and int(value) >= 1 else 1
 

@@ -79,3 +79,9 @@ def test_the_build_extension_switches_to_the_cache_only_when_asked(tmp_path, mon
     monkeypatch.setenv("ADLIB_BOOK_PREEXECUTED", str(tmp_path))
     ext._use_preexecuted(None, config)
     assert (config.nb_execution_mode, config.nb_execution_cache_path) == ("cache", str(tmp_path))
+
+
+def test_a_notebook_whose_kernel_dies_names_itself(tmp_path):
+    dead = _notebook(tmp_path / "dead.ipynb", "import os; os._exit(1)")
+    with pytest.raises(RuntimeError, match=r"dead\.ipynb failed"):
+        book_execution.execute_book(workers=1, cache_dir=tmp_path / "cache", notebooks=[dead], log=lambda _: None)
