@@ -65,77 +65,111 @@ def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
     return {nb: (notebooks[:i] if reads_records(nb) else []) for i, nb in enumerate(notebooks)}
 
 
-def _execute(path: str, threads: int, at_once: int) -> tuple[str, float, str | None]:
-    """Run one notebook in its folder (in a worker process); returns (notebook as JSON, seconds, error or None)."""
-    import nbformat
-    from jupyter_cache.executors.utils import single_nb_execution
-
+def _share_machine(threads: int, at_once: int) -> None:
+    """Set, in a worker process, what the kernels it starts inherit: their threads and how many run at once."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(threads)  # the kernel inherits these; torch reads them when imported
+        os.environ[name] = str(threads)  # torch reads these when it is imported
     if at_once > 1:  # a chapter that must train does so in its kernel, not in one worker process per core
         os.environ.setdefault("ADLIB_TRAIN_WORKERS", "1")
     os.environ[AT_ONCE_VARIABLE] = str(at_once)
+
+
+def execute_in_place(path: str, threads: int, at_once: int) -> tuple[str, float]:
+    """Run one notebook in its folder as myst-nb would; returns (the executed notebook as JSON, seconds).
+    Raises RuntimeError with the failing cell's traceback."""
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    _share_machine(threads, at_once)
     nb = nbformat.read(path, as_version=4)
     result = single_nb_execution(nb, cwd=str(Path(path).parent), timeout=TIMEOUT, allow_errors=False, meta_override=True)
-    return nbformat.writes(result.nb), result.time, result.exc_string if result.err is not None else None
+    if result.err is not None:
+        raise RuntimeError(result.exc_string)
+    return nbformat.writes(result.nb), result.time
 
 
-def execute_book(workers: int | None = None, cache_dir: Path = CACHE_DIR, notebooks: list[Path] | None = None,
-                 log=print) -> dict[str, float]:
-    """Execute ``notebooks`` (default: the book's), ``workers`` at a time (default: one per core), into a fresh
-    jupyter-cache at ``cache_dir``; returns each notebook's seconds. Raises RuntimeError naming the notebook
-    whose cell failed (its traceback follows), after the notebooks already running have finished."""
-    import shutil
+def execute_with_papermill(path: str, threads: int, at_once: int, out_dir: str, parameters: dict,
+                           timeout: int = TIMEOUT) -> tuple[str, float]:
+    """Run one notebook through papermill with ``parameters``, in its folder, into ``out_dir``; returns
+    (the executed notebook's path, seconds). The notebook tests run the book this way, side by side."""
+    import papermill
 
-    import nbformat
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
+    _share_machine(threads, at_once)
+    out, started = str(Path(out_dir) / Path(path).name), time.perf_counter()
+    papermill.execute_notebook(path, out, parameters=parameters, kernel_name="python3", cwd=str(Path(path).parent),
+                               progress_bar=False, execution_timeout=timeout)
+    return out, time.perf_counter() - started
+
+
+def run_side_by_side(notebooks: list[Path], execute, workers: int | None = None, log=print) -> dict[Path, tuple]:
+    """Call ``execute(path, threads, at_once)`` for every notebook in worker processes, ``workers`` at a time
+    (default: one per core), each notebook after those :func:`schedule` says it waits for; returns
+    ``{notebook: what execute returned}``. Raises RuntimeError naming every notebook that failed (with its
+    error), once those already running have finished; no notebook starts after a failure."""
+    import multiprocessing
 
     from .runtime import cpu_cores
 
-    notebooks = book_notebooks() if notebooks is None else [Path(p) for p in notebooks]
+    notebooks = [Path(p) for p in notebooks]
     workers = cpu_cores() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    workers = min(workers, len(notebooks)) or 1
+    workers = max(1, min(workers, len(notebooks)))
     threads = max(1, cpu_cores() // workers)
     after = schedule(notebooks)
-    if cache_dir.exists():
-        shutil.rmtree(cache_dir)  # outputs from other code must never be reused
-    cache = get_cache(str(cache_dir))
-    seconds: dict[Path, float] = {}
+    done: dict[Path, tuple] = {}
     failed: list[str] = []
     pending, running = list(notebooks), {}
     started = time.perf_counter()
     log(f"executing {len(notebooks)} notebooks, {workers} at a time, {threads} thread(s) each")
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn: the workers start clean, whatever the caller (a test session with torch loaded) holds
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         while running or (pending and not failed):
-            ready = [nb for nb in pending if all(d in seconds for d in after[nb])] if not failed else []
+            ready = [nb for nb in pending if all(d in done for d in after[nb])] if not failed else []
             for nb in ready[: workers - len(running)]:
                 pending.remove(nb)
-                running[pool.submit(_execute, str(nb), threads, workers)] = nb
+                running[pool.submit(execute, str(nb), threads, workers)] = nb
             if not running:
                 raise RuntimeError(f"no notebook can start: {[nb.name for nb in pending]} wait on notebooks not in the list")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 nb = running.pop(future)
                 try:
-                    text, secs, error = future.result()
-                except Exception as exc:  # a dead kernel, a kernel that did not start, a broken worker
-                    text, secs, error = "", 0.0, f"{type(exc).__name__}: {exc}"
-                if error is not None:
-                    failed.append(f"{nb.name} failed:\n{error}")
+                    done[nb] = future.result()
+                except Exception as exc:  # a failing cell, a dead kernel, a kernel that did not start, a broken worker
+                    failed.append(f"{nb.name} failed: {type(exc).__name__}: {exc}")
                     continue
-                seconds[nb] = secs
-                cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), str(nb.resolve()),
-                                                          data={"execution_seconds": secs}), check_validity=False, overwrite=True)
-                log(f"{nb.name}: {secs:.0f} s ({time.perf_counter() - started:.0f} s since the start)")
+                log(f"{nb.name}: done {time.perf_counter() - started:.0f} s after the start")
     if failed:
-        raise RuntimeError("executing the book's notebooks: " + "\n\n".join(failed))
+        raise RuntimeError("executing notebooks: " + "\n\n".join(failed))
+    return done
+
+
+def execute_book(workers: int | None = None, cache_dir: Path = CACHE_DIR, notebooks: list[Path] | None = None,
+                 log=print) -> dict[str, float]:
+    """Execute ``notebooks`` (default: the book's) side by side (:func:`run_side_by_side`) into a fresh
+    jupyter-cache at ``cache_dir``; returns each notebook's seconds. Raises RuntimeError naming a notebook
+    that failed (its traceback follows) or whose outputs the build would not find."""
+    import shutil
+
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    notebooks = book_notebooks() if notebooks is None else [Path(p) for p in notebooks]
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if cache_dir.exists():
+        shutil.rmtree(cache_dir)  # outputs from other code must never be reused
+    cache = get_cache(str(cache_dir))
+    executed = run_side_by_side(notebooks, execute_in_place, workers, log)
+    for nb, (text, secs) in executed.items():
+        cache.cache_notebook_bundle(CacheBundleIn(nbformat.reads(text, as_version=4), str(nb.resolve()),
+                                                  data={"execution_seconds": secs}), check_validity=False, overwrite=True)
     for nb in notebooks:  # as the build will look them up: a notebook edited meanwhile would be executed again, one by one
         try:
             cache.match_cache_notebook(nbformat.read(nb, as_version=4))
         except KeyError:
             raise RuntimeError(f"{nb.name} changed while it was executed, or its outputs were not cached: "
                                "run `adlib execute-book` again") from None
-    return {nb.name: secs for nb, secs in seconds.items()}
+    return {nb.name: secs for nb, (_, secs) in executed.items()}

@@ -17,19 +17,20 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Run all notebooks in order (the reproducibility page reads the others' results)."""
-    out = tmp_path_factory.mktemp("notebooks")
-    results = out / "results"
+    """Run all notebooks side by side, one per core, as `make book` does (adlib.book_execution): a notebook
+    that reads others' records (the reproducibility page) starts after those sorted before it."""
+    import functools
     import os
 
+    from adlib.book_execution import execute_with_papermill, run_side_by_side
+
+    out = tmp_path_factory.mktemp("notebooks")
+    results = out / "results"
     os.environ.setdefault("ADLIB_CACHE_DIR", str(out / "cache"))
     os.environ.setdefault("ADLIB_QUIET", "1")  # as `make book` runs them: no progress bars, no log lines
-    for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
-        papermill.execute_notebook(
-            str(nb), str(out / nb.name), parameters={"scale": "small", "results_dir": str(results)},
-            kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
-            execution_timeout=600,  # a hung kernel fails the test instead of stalling CI
-        )
+    execute = functools.partial(execute_with_papermill, out_dir=str(out), parameters={"scale": "small", "results_dir": str(results)},
+                                timeout=600)  # a hung kernel fails the test instead of stalling CI
+    run_side_by_side(sorted(NOTEBOOKS.glob("*.ipynb")), execute, log=lambda _: None)
     return out, results
 
 
