@@ -157,6 +157,16 @@ class LearningHistories:
             raise ValueError(f"window_len {window_len} is longer than the histories ({self.n_steps} steps)")
         rows = rng.integers(0, self.n_histories, size=batch_size)
         starts = rng.integers(0, self.n_steps - window_len + 1, size=batch_size)
+        return self.windows(rows, starts, window_len, rng, device)
+
+    def windows(self, rows, starts, window_len: int, rng: np.random.Generator | None = None, device="cpu"):
+        """The training windows of ``window_len`` steps from ``starts`` in histories ``rows`` (as
+        :meth:`sample_windows` returns them); ``rng`` is unused here (subclasses draw observations with it)."""
+        rows, starts = np.asarray(rows), np.asarray(starts)
+        if rows.shape != starts.shape or rows.ndim != 1:
+            raise ValueError(f"rows and starts must be 1-D and of one length, got shapes {rows.shape} and {starts.shape}")
+        if starts.size and (starts.min() < 0 or starts.max() + window_len > self.n_steps):
+            raise ValueError(f"windows of {window_len} steps from {starts.min()}..{starts.max()} do not fit in {self.n_steps} steps")
         cols = starts[:, None] + np.arange(window_len)[None, :]  # [B, W]
         r = rows[:, None]
         obs = self.observations[r, cols]

@@ -341,6 +341,39 @@ class PixelExpert:
     def observe(self, actions, rewards, **transition) -> None:
         pass
 
+    def policy_entropy(self, obs: np.ndarray) -> np.ndarray:
+        """``[n_envs]`` entropy (nats) of the expert's choice at ``obs``: log of the number of tied best actions."""
+        rows = np.arange(len(obs))[:, None]
+        d = self.distance[rows, self.next_state[obs]]
+        return np.log((d == d.min(axis=1, keepdims=True)).sum(axis=1))
+
+
+class _EntropyLog:
+    """A source that also logs, before each action, the entropy of the distribution it draws that action from."""
+
+    def __init__(self, source):
+        self.source, self.entropy = source, []
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def act(self, obs):
+        self.entropy.append(self.source.policy_entropy(obs))
+        return self.source.act(obs)
+
+
+def source_entropy(config: "PixelDataConfig") -> np.ndarray:
+    """``[n_histories, n_steps]``: for every action in ``config``'s dataset, the entropy (nats) of the distribution
+    the source drew it from. A model imitating the source can reach, on average, no lower loss. The dataset is
+    made again, with the same seeds; the actions are checked to be the recorded ones."""
+    goals = config.goal_per_history()
+    env = PixelRoomEnv(goals, config.room, seed=config.seed)
+    logged = _EntropyLog(pixel_source(config, goals))
+    traj = rollout(env, logged, config.n_episodes * config.room.horizon, seed=config.seed + 1, cache=False)
+    if not np.array_equal(traj.actions, pixel_histories(config).actions):
+        raise RuntimeError("the source made again did not repeat the recorded actions: clear the cache (make clean)")
+    return np.stack(logged.entropy, axis=1)
+
 
 def pixel_split(room: PixelRoom, n_test: int, seed: int = 2022) -> tuple[np.ndarray, np.ndarray]:
     """Fixed, seeded split of the goal cells: ``(train, test)``; no training history uses a test cell."""
@@ -422,9 +455,11 @@ class PixelHistories(LearningHistories):
         """Every ``every``-th episode, seen through the same camera."""
         return PixelHistories.wrap(super().subsample_episodes(every, episode_len), self.camera)
 
-    def sample_windows(self, batch_size: int, window_len: int, rng: np.random.Generator, device="cpu"):
-        """As :meth:`LearningHistories.sample_windows`, but ``obs`` is ``[batch, window, 3, f, f]`` frames."""
-        states, prev_actions, prev_rewards, targets = super().sample_windows(batch_size, window_len, rng, "cpu")
+    def windows(self, rows, starts, window_len: int, rng: np.random.Generator | None = None, device="cpu"):
+        """As :meth:`LearningHistories.windows`, but ``obs`` is ``[batch, window, 3, f, f]`` frames, drawn with ``rng``."""
+        if rng is None:
+            raise ValueError("pixel windows need an rng: the camera draws each frame's noise with it")
+        states, prev_actions, prev_rewards, targets = super().windows(rows, starts, window_len, None, "cpu")
         frames = self.camera(states.numpy(), rng)
         return tuple(x.to(device) for x in (frames, prev_actions, prev_rewards, targets))
 

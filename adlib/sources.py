@@ -175,6 +175,21 @@ class ThompsonSampling(BanditPolicy):
         return samples.argmax(axis=1)
 
 
+def mixture_entropy(epsilon, ties, n_actions: int) -> np.ndarray:
+    """Entropy (nats) of choosing uniformly among all ``n_actions`` with probability ``epsilon`` and
+    otherwise uniformly among ``ties`` equally good actions: an epsilon-greedy policy's, ties at random."""
+    eps, k = np.asarray(epsilon, dtype=float), np.asarray(ties, dtype=float)
+    if n_actions < 2:
+        raise ValueError(f"n_actions must be at least 2, got {n_actions}")
+    if (eps.size and (eps.min() < 0 or eps.max() > 1)) or (k.size and (k.min() < 1 or k.max() > n_actions)):
+        raise ValueError(f"epsilon must lie in [0, 1] and ties in [1, {n_actions}]")
+    tied = (1 - eps) / k + eps / n_actions  # each greedy action's probability
+    other = eps / n_actions  # each other action's
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest = np.where(other > 0, (n_actions - k) * other * np.log(np.where(other > 0, other, 1)), 0.0)
+        return -(k * tied * np.log(tied)) - rest + 0.0
+
+
 class QLearning:
     """Tabular Q-learning with an epsilon-greedy policy, one Q-table per environment.
 
@@ -244,9 +259,10 @@ class QLearning:
             self.trace["term"] = np.zeros(shape, dtype=bool)
             self.trace_len = np.zeros(n_envs, dtype=np.int64)
 
-    def epsilon(self) -> np.ndarray:
-        """``[n_envs]`` current exploration rate."""
-        frac = np.minimum(self.episodes / self.epsilon_decay_episodes, 1.0)
+    def epsilon(self, episodes=None) -> np.ndarray:
+        """The exploration rate after ``episodes`` completed episodes (default: each environment's now, ``[n_envs]``)."""
+        episodes = self.episodes if episodes is None else np.asarray(episodes)
+        frac = np.minimum(episodes / self.epsilon_decay_episodes, 1.0)
         return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
 
     def _states(self, obs: np.ndarray, stage: np.ndarray) -> np.ndarray:
@@ -261,6 +277,14 @@ class QLearning:
         greedy = argmax_random_ties(self.q[rows, self.state], self.rng)
         explore = self.rng.random(len(obs)) < self.epsilon()
         return np.where(explore, self.rng.integers(0, self.n_actions, size=len(obs)), greedy)
+
+    def policy_entropy(self, obs: np.ndarray) -> np.ndarray:
+        """``[n_envs]`` entropy (nats) of the distribution :meth:`act` draws from at ``obs`` now: epsilon spread
+        over every action, the rest over the greedy ties. Draws nothing; call it before :meth:`act`."""
+        q = self.q[np.arange(len(obs)), self._states(obs, self.stage)]
+        ties = (q == q.max(axis=1, keepdims=True)).sum(axis=1)
+        eps = self.epsilon()
+        return mixture_entropy(eps, ties, self.n_actions)
 
     def _update(self, rows, states, actions, rewards, next_states, terminal) -> None:
         bootstrap = np.where(terminal, 0.0, self.q[rows, next_states].max(axis=1))

@@ -82,6 +82,30 @@ ORIGINS = ("trained", "cache", "shipped")
 """Where a run's weights came from: trained in this call, the local cache, or the weights shipped with the book."""
 
 
+def loss_by_episode(model, histories, episode_len: int, context_episodes: int, n_histories: int = 64, seed: int = 0) -> np.ndarray:
+    """``[n_episodes]``: the model's mean cross-entropy (nats) on each episode of ``histories``, each predicted with
+    up to ``context_episodes - 1`` episodes before it in context (fewer at a history's start), over ``n_histories``
+    histories drawn with ``seed``. Where along a learning history the model fits its data, and where it does not."""
+    if histories.n_steps % episode_len:
+        raise ValueError(f"history length {histories.n_steps} is not a whole number of {episode_len}-step episodes")
+    if context_episodes * episode_len > model.config.context_len:
+        raise ValueError(f"{context_episodes} episodes of {episode_len} steps do not fit the model's context of "
+                         f"{model.config.context_len}")
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(histories.n_histories, size=min(n_histories, histories.n_histories), replace=False)
+    device = next(model.parameters()).device
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for episode in range(histories.n_steps // episode_len):
+            first = max(0, episode - context_episodes + 1)
+            obs, prev_a, prev_r, targets = histories.windows(rows, np.full(len(rows), first * episode_len),
+                                                             (episode + 1 - first) * episode_len, rng, device)
+            logits = model(obs, prev_a, prev_r)[:, -episode_len:]  # [B, episode_len, A]: the last episode's steps
+            losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets[:, -episode_len:].reshape(-1)).item())
+    return np.array(losses)
+
+
 def loss_change(losses, parts: int = 5) -> float:
     """How much the training loss still fell at the end of a run: the mean over its last
     ``1/parts`` of steps relative to the mean over the ``1/parts`` before (-0.01: 1% lower)."""

@@ -237,6 +237,26 @@ def pixels_rule(r) -> tuple[str, list[str]]:
     return word, missed
 
 
+LOSS_TOLERANCE = 0.05
+"""Nats above the floor (the data's own randomness) within which a model counts as predicting its data as
+well as anything can (chapter 7)."""
+
+
+def pixel_loss_reading(ad_gap: float, ed_gap: float) -> str:
+    """What chapter 7's loss-by-episode figure says, from how far AD's loss lies above its floor where the
+    source has settled (``ad_gap``) and ED's above its own once an episode is in context (``ed_gap``), in nats."""
+    ad_close, ed_close = ad_gap <= LOSS_TOLERANCE, ed_gap <= LOSS_TOLERANCE
+    if ed_close and not ad_close:
+        return ("ED, which reads the same frames through the same encoder, predicts its expert about as well as "
+                "anything can, so the frames alone are not what stops AD: AD does not learn to predict the source's "
+                "settled choices from a context that holds the source's own learning.")
+    if ad_close:
+        return ("AD predicts its source about as well as anything can on its training histories; what fails is acting "
+                "from its own context on new goals.")
+    return ("Both models stay above what their data allows: the frames, the budget or the model's size may be what "
+            "limits them; this chapter does not separate these.")
+
+
 def pixels_in_short(r) -> str:
     """Chapter 7's result in two sentences, from its record: the verdict first, then AD sampled and
     greedy against random and the bar, and ED against AD (the book's 2-std rule)."""

@@ -1,6 +1,7 @@
 import zipfile
 
 import numpy as np
+import torch
 import pytest
 
 from adlib.data import BanditDataConfig, LearningHistories, bandit_histories, generate_bandit_histories
@@ -182,3 +183,20 @@ def test_recording_histories_imports_neither_the_model_nor_the_rollout_cache():
             "print(sorted(m for m in ('adlib.model', 'adlib.rollout_cache', 'adlib.in_context') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_windows_at_given_starts_equal_the_sampled_ones():
+    h = labelled_histories()
+    sampled = h.sample_windows(50, 5, np.random.default_rng(3))
+    draw = np.random.default_rng(3)
+    rows, starts = draw.integers(0, h.n_histories, size=50), draw.integers(0, h.n_steps - 4, size=50)
+    for a, b in zip(sampled, h.windows(rows, starts, 5)):
+        assert torch.equal(a, b)
+
+
+def test_windows_that_do_not_fit_raise():
+    h = labelled_histories(T=8)
+    with pytest.raises(ValueError, match="do not fit"):
+        h.windows([0], [4], 5)
+    with pytest.raises(ValueError, match="one length"):
+        h.windows([0, 1], [0], 5)

@@ -10,7 +10,7 @@ import torch
 from adlib import pixels
 from adlib.experiments import Histories, pixel_experiment
 from adlib.in_context import InContextPolicy
-from adlib.model import ADTransformer
+from adlib.model import ADConfig, ADTransformer
 from adlib.pixels import (
     Camera, PixelDataConfig, PixelExpert, PixelHistories, PixelRoom, PixelRoomEnv, episode_optima, evaluate_in_pixel_room,
     generate_pixel_histories, optimal_return, pixel_split, render_views, steps_to_goal, transitions,
@@ -168,3 +168,33 @@ def test_attempts_table_renders_the_recorded_attempts_and_this_build():
     assert rows[0][exploration] == "ε 1 → 0 over 100 episodes"  # the first attempt's source: not optimistic
     assert rows[-1][exploration] == "ε 1 → 0 over 60 episodes, optimistic Q (2)"
     assert pixels.exploration_words({"epsilon_start": 0.5, "epsilon_end": 0.1, "epsilon_decay_episodes": 7}) == "ε 0.5 → 0.1 over 7 episodes"
+
+
+def test_source_entropy_is_what_each_recorded_action_was_drawn_from():
+    from adlib.pixels import source_entropy
+
+    config = PixelDataConfig(goals=(0, 4), room=ROOM, histories_per_goal=2, n_episodes=6, epsilon_decay_episodes=3, initial_value=2.0)
+    h = source_entropy(config)
+    assert h.shape == (4, 6 * ROOM.horizon) and h.min() >= 0 and h.max() <= np.log(3) + 1e-12
+    np.testing.assert_allclose(h[:, : ROOM.horizon], np.log(3))  # epsilon 1: every action equally likely
+    expert = source_entropy(dataclasses.replace(config, source="expert"))
+    ties = np.exp(expert)  # the expert picks among 1, 2 or 3 equally short ways
+    np.testing.assert_allclose(ties, np.round(ties))
+    assert set(np.round(ties).astype(int).ravel()) <= {1, 2, 3} and (ties > 1.5).any()
+
+
+def test_loss_by_episode_of_a_model_that_knows_nothing_is_a_uniform_guess():
+    from adlib.training import loss_by_episode
+
+    config = PixelDataConfig(goals=(0, 4), room=ROOM, histories_per_goal=2, n_episodes=6, epsilon_decay_episodes=3)
+    data = Histories(config).load()
+    model = ADTransformer(ADConfig(n_actions=3, context_len=3 * ROOM.horizon, d_model=16, n_layers=1, n_heads=2, d_ff=16,
+                                   frame_size=ROOM.frame_size))
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    losses = loss_by_episode(model, data, ROOM.horizon, context_episodes=3, n_histories=3)
+    np.testing.assert_allclose(losses, np.log(3), rtol=1e-6)
+    assert losses.shape == (6,)
+    with pytest.raises(ValueError, match="do not fit the model's context"):
+        loss_by_episode(model, data, ROOM.horizon, context_episodes=4)

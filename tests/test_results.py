@@ -306,3 +306,10 @@ def test_ed_fails_reads_the_paired_per_seed_change():
     flat = {"darkroom_held_out": held, "ed_in_context_gain": {"ED": {"mean": 0.09, "std": 0.05}}}
     assert verdicts.ed_fails(rising)[1] == verdicts.PARTLY  # below AD, but each seed rises: 0.09 > 2 x 0.04
     assert verdicts.ed_fails(flat)[1] == verdicts.REPRODUCED
+
+
+def test_pixel_loss_reading_names_what_limits_the_models():
+    tol = verdicts.LOSS_TOLERANCE
+    assert "frames alone are not what stops AD" in verdicts.pixel_loss_reading(0.28, tol / 2)
+    assert "what fails is acting" in verdicts.pixel_loss_reading(tol, 0.3)
+    assert "Both models stay above" in verdicts.pixel_loss_reading(0.2, 0.2)

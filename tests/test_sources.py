@@ -128,3 +128,28 @@ def test_bandit_tasks_kind_used_by_sources(rng):
     tasks = BanditTasks(rng.random((500, 5)), kind="bernoulli")
     m = evaluate_bandit_policy(ThompsonSampling(5, kind="bernoulli"), tasks, 100, seed=0)
     assert m.pct_best_arm[-10:].mean() > 40
+
+
+def test_mixture_entropy_known_values():
+    from adlib.sources import mixture_entropy
+
+    np.testing.assert_allclose(mixture_entropy([0.0, 1.0, 0.0, 0.0], [1, 1, 2, 3], 3), [0.0, np.log(3), np.log(2), np.log(3)])
+    p = np.array([1 - 0.5 + 0.5 / 3, 0.5 / 3, 0.5 / 3])  # epsilon 0.5, one greedy action
+    np.testing.assert_allclose(mixture_entropy(0.5, 1, 3), -(p * np.log(p)).sum())
+    with pytest.raises(ValueError, match="ties"):
+        mixture_entropy(0.5, 4, 3)
+
+
+def test_q_learning_policy_entropy_matches_what_act_draws(rng):
+    from adlib.sources import QLearning
+
+    q = QLearning(4, 3, epsilon_start=0.3, epsilon_end=0.3, initial_value=0.0)
+    q.reset(2, rng)
+    q.q[0, 1] = [1.0, 0.0, 0.0]  # env 0 at state 1: one greedy action; env 1 at state 2: a 3-way tie
+    obs = np.array([1, 2])
+    h = q.policy_entropy(obs)
+    draws = np.array([q.act(obs) for _ in range(20000)])  # [draws, envs]
+    for env in range(2):
+        p = np.bincount(draws[:, env], minlength=3) / len(draws)
+        assert abs(-(p * np.log(p)).sum() - h[env]) < 0.01
+    np.testing.assert_allclose(h[1], np.log(3))
