@@ -11,8 +11,9 @@ folder), ``workers`` at a time, and stores each executed notebook in myst-nb's j
 outputs from that cache and nothing executes twice.
 
 The serial build's one ordering dependency is kept: a notebook that reads other chapters' records
-(``read_records``: chapter 4, the summary, the reproducibility page) starts only after every
-notebook sorted before it has finished, so it sees exactly the records a serial build gives it.
+(``read_records``: chapter 4, the summary, the reproducibility page) starts only after the notebooks
+sorted before it whose records it reads have finished, so it sees the records a serial build gives it.
+The chapters start longest first (:data:`LONGEST_FIRST`), so that the last to finish is a short one.
 
 Command line: ``adlib execute-book [--workers N]``.
 """
@@ -52,17 +53,42 @@ def book_notebooks(toc: Path = REPO_ROOT / "_toc.yml") -> list[Path]:
     return sorted(p for p in paths if p.is_file())
 
 
-def reads_records(notebook: Path) -> bool:
-    """Whether a notebook reads other chapters' records (and so must run after them)."""
+def _code(notebook: Path) -> str:
     import nbformat
 
-    nb = nbformat.read(notebook, as_version=4)
-    return any(cell.cell_type == "code" and "read_records(" in cell.source for cell in nb.cells)
+    return "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
+
+
+def reads_records(notebook: Path) -> bool:
+    """Whether a notebook reads other chapters' records (and so must run after them)."""
+    return "read_records(" in _code(notebook)
 
 
 def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
-    """For each notebook, those that must finish before it starts."""
-    return {nb: (notebooks[:i] if reads_records(nb) else []) for i, nb in enumerate(notebooks)}
+    """For each notebook, those that must finish before it starts: for one that reads records, the notebooks
+    sorted before it whose names its code mentions (chapter 4 reads ``01_bandit``'s), or, mentioning none, all
+    of them (the summary and the reproducibility page read every record)."""
+    after = {}
+    for i, nb in enumerate(notebooks):
+        if not reads_records(nb):
+            after[nb] = []
+            continue
+        code = _code(nb)
+        named = [other for other in notebooks[:i] if other.stem in code]
+        after[nb] = named or notebooks[:i]
+    return after
+
+
+LONGEST_FIRST = ("01_bandit", "06_critique", "06b_model_size", "04_out_of_distribution", "05_harder_dark_rooms",
+                 "02_darkroom", "07_pixels", "03_expert_distillation")
+"""The order to start the chapters in when they may (a scheduling hint: the longest first, by the times
+``make book`` measured, benchmarks/MEASUREMENTS.md); notebooks not listed follow, in sorted order."""
+
+
+def start_order(notebooks: list[Path]) -> list[Path]:
+    """``notebooks`` in the order :func:`run_side_by_side` starts them (:data:`LONGEST_FIRST`)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    return sorted(notebooks, key=lambda nb: (rank.get(nb.stem, len(rank)), str(nb)))
 
 
 def _share_machine(threads: int, at_once: int) -> None:
@@ -119,7 +145,7 @@ def run_side_by_side(notebooks: list[Path], execute, workers: int | None = None,
     after = schedule(notebooks)
     done: dict[Path, tuple] = {}
     failed: list[str] = []
-    pending, running = list(notebooks), {}
+    pending, running = start_order(notebooks), {}
     started = time.perf_counter()
     log(f"executing {len(notebooks)} notebooks, {workers} at a time, {threads} thread(s) each")
     # spawn: the workers start clean, whatever the caller (a test session with torch loaded) holds
