@@ -457,11 +457,14 @@ class PixelExperiment:
 def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
     _check_scale(scale)
     full = scale == "full"
-    # Third attempt (the first two are records in trials/07_pixels.jsonl). The first, in a 5x5 room with 20 training
+    # Fourth attempt (the first three are records in trials/07_pixels.jsonl). The first, in a 5x5 room with 20 training
     # goals, learned its training goals but not held-out ones, as chapter 6b's paper-size model did on 20 goals; the
     # second (7x7, 41 training goals, this room) learned neither when sampling, with a broad prediction (loss 0.81) on
-    # an epsilon-greedy source that explored at random for 100 of its 200 episodes. This one keeps the room, model and
-    # budget and takes chapter 2's source: optimistic values (2) that explore systematically, epsilon over 60 of 100 episodes.
+    # an epsilon-greedy source that explored at random for 100 of its 200 episodes; the third took chapter 2's source
+    # (optimistic values 2, epsilon over 60 of 100 episodes) and fitted the source's random phase but stayed 0.28 nats
+    # above its floor where the source had settled (the chapter's loss-by-episode figure). There, when the source turns
+    # to the goal is set by its epsilon clock, which a 4-episode context does not show. This one keeps the optimistic
+    # values and takes no random actions, so that when the source exploits depends only on what it has found.
     room = PixelRoom(layout="cues", size=7, frame_size=32, horizon=25)
     train_goals, test_goals = pixel_split(room, n_test=8)
     context_episodes = 4
@@ -469,7 +472,7 @@ def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
         scale=scale,
         room=room,
         source=PixelDataConfig(goals=tuple(train_goals.tolist()), room=room, histories_per_goal=12 if full else 1,
-                               n_episodes=100 if full else 24, epsilon_decay_episodes=60 if full else 14, initial_value=2.0, seed=seed),
+                               n_episodes=100 if full else 24, epsilon_start=0.0, epsilon_decay_episodes=1, initial_value=2.0, seed=seed),
         subsample=4,
         model=ADConfig(n_actions=3, context_len=context_episodes * room.horizon, d_model=64, n_layers=2, n_heads=4, d_ff=128,
                        dropout=0.0, attn_dropout=0.0, frame_size=room.frame_size),

@@ -507,8 +507,19 @@ def exploration_words(histories: dict) -> str:
     """How a source config (or an attempt's ``histories`` record) explores, in words: "ε 1 → 0 over 100 episodes",
     with ", optimistic Q (2)" where its Q-values start above 0."""
     start, end = histories.get("epsilon_start", 1.0), histories.get("epsilon_end", 0.0)
-    words = f"ε {start:g} → {end:g} over {histories['epsilon_decay_episodes']} episodes"
+    words = ("no random actions" if start == end == 0 else f"ε {start:g} → {end:g} over {histories['epsilon_decay_episodes']} episodes"
+             if start != end else f"ε {start:g}")
     return words + (f", optimistic Q ({histories['initial_value']:g})" if histories.get("initial_value", 0.0) else "")
+
+
+def random_actions_words(config: PixelDataConfig) -> str:
+    """What the source's random (epsilon-greedy) actions are, as a phrase for the chapter's text."""
+    start, end, episodes = config.epsilon_start, config.epsilon_end, config.epsilon_decay_episodes
+    if start == end == 0:
+        return "it takes no random actions (ε = 0): it explores only by trying what it has not tried"
+    if start == end:
+        return f"ε-greedy random actions at a fixed rate of {start:g}"
+    return f"ε-greedy random actions at a rate falling from {start:g} to {end:g} over its first {episodes} episodes"
 
 
 def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:

@@ -281,7 +281,12 @@ def test_critique_chapter_verdict_and_probes(executed):
     _, results = executed
     r = json.loads((results / "06_critique.json").read_text())
     assert r["scale"] == "small" and r["runtime_seconds"] > 0
-    assert r["time_split"]["seconds"]["training"] < 5  # every model comes from the chapters before it
+    # Every model comes from the chapters before it: the book lists no run of chapter 6's own. (Which chapter trains a
+    # shared small-scale model first depends on the order notebooks run side by side, so the record's training time
+    # does not show this.)
+    from adlib.experiments import book_runs
+
+    assert not [run.name for run in book_runs("small") if run.chapter == "06_critique"]
     rows = r["verdict"]
     assert [row["probe"].split(".")[0] for row in rows] == [str(i) for i in range(1, 8)]
     for row in rows:
