@@ -13,7 +13,8 @@ outputs from that cache and nothing executes twice.
 The serial build's one ordering dependency is kept: a notebook that reads other chapters' records
 (``read_records``: chapter 4, the summary, the reproducibility page) starts only after the notebooks
 sorted before it whose records it reads have finished, so it sees the records a serial build gives it.
-The chapters start longest first (:data:`LONGEST_FIRST`), so that the last to finish is a short one.
+A chapter that reuses another's cached evaluations starts after it (:data:`REUSES`). The chapters start
+longest first (:data:`LONGEST_FIRST`), so that the last to finish is a short one.
 
 Command line: ``adlib execute-book [--workers N]``.
 """
@@ -76,7 +77,14 @@ def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
         code = _code(nb)
         named = [other for other in notebooks[:i] if other.stem in code]
         after[nb] = named or notebooks[:i]
+    for nb in notebooks:  # a chapter that reuses another's evaluations starts after it, as in a serial build
+        after[nb] += [other for other in notebooks if other.stem in REUSES.get(nb.stem, ()) and other not in after[nb]]
     return after
+
+
+REUSES = {"03_expert_distillation": ("02_darkroom",), "06_critique": ("05_harder_dark_rooms",)}
+"""Chapters that take many of their in-context evaluations from the rollout cache another chapter filled (the
+same models on the same rooms): run at once, both would compute them, and the later chapter's time would grow."""
 
 
 LONGEST_FIRST = ("01_bandit", "06_critique", "06b_model_size", "04_out_of_distribution", "05_harder_dark_rooms",

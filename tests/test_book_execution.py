@@ -28,6 +28,8 @@ def test_notebooks_that_read_records_wait_for_those_before_them():
     after = book_execution.schedule(notebooks)
     names = {nb.name: [d.name for d in after[nb]] for nb in notebooks}
     assert names["01_bandit.ipynb"] == [] and names["07_pixels.ipynb"] == []
+    assert names["03_expert_distillation.ipynb"] == ["02_darkroom.ipynb"]  # reuses chapter 2's evaluations
+    assert names["06_critique.ipynb"] == ["05_harder_dark_rooms.ipynb"]
     # Chapter 4 reads chapter 1's record; the summary and the reproducibility page read every chapter's.
     assert names["04_out_of_distribution.ipynb"] == ["01_bandit.ipynb"]
     assert names["99_reproducibility.ipynb"] == [nb.name for nb in notebooks[:-1]]
@@ -38,7 +40,9 @@ def test_chapters_start_longest_first_and_every_notebook_once():
     notebooks = book_execution.book_notebooks()
     order = book_execution.start_order(notebooks)
     assert sorted(order) == notebooks and order[0].stem == book_execution.LONGEST_FIRST[0]
-    assert set(book_execution.LONGEST_FIRST) <= {nb.stem for nb in notebooks}, "a hint names a notebook the book no longer has"
+    stems = {nb.stem for nb in notebooks}
+    assert set(book_execution.LONGEST_FIRST) <= stems, "a hint names a notebook the book no longer has"
+    assert {n for pair in book_execution.REUSES.items() for n in (pair[0], *pair[1])} <= stems
     assert [nb.stem for nb in order[-2:]] == ["98_summary", "99_reproducibility"]
 
 
