@@ -461,8 +461,8 @@ def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
     # goals, learned its training goals but not held-out ones, as chapter 6b's paper-size model did on 20 goals; the
     # second (7x7, 41 training goals, this room) learned neither when sampling, with a broad prediction (loss 0.81) on
     # an epsilon-greedy source that explored at random for 100 of its 200 episodes; the third took chapter 2's source
-    # (optimistic values 2, epsilon over 60 of 100 episodes) and fitted the source's random phase but stayed 0.28 nats
-    # above its floor where the source had settled (the chapter's loss-by-episode figure). There, when the source turns
+    # (optimistic values 2, epsilon over 60 of 100 episodes): AD's loss matched its floor only while the source acted almost
+    # at random, lagged as epsilon fell, and stayed 0.28 nats above it where the source had settled (Figure 7.3). There, when the source turns
     # to the goal is set by its epsilon clock, which a 4-episode context does not show. This one keeps the optimistic
     # values and takes no random actions, so that when the source exploits depends only on what it has found.
     room = PixelRoom(layout="cues", size=7, frame_size=32, horizon=25)

@@ -247,9 +247,10 @@ def pixel_loss_reading(ad_gap: float, ed_gap: float) -> str:
     source has settled (``ad_gap``) and ED's above its own once an episode is in context (``ed_gap``), in nats."""
     ad_close, ed_close = ad_gap <= LOSS_TOLERANCE, ed_gap <= LOSS_TOLERANCE
     if ed_close and not ad_close:
-        return ("ED, which reads the same frames through the same encoder, predicts its expert about as well as "
-                "anything can, so the frames alone are not what stops AD: AD does not learn to predict the source's "
-                "settled choices from a context that holds the source's own learning.")
+        return ("ED, which reads the same frames through an encoder of the same design, predicts its expert about as "
+                "well as anything can, so the frames alone are not what stops AD. AD stays above a floor that supposes "
+                "the source's whole table of values; whether a context of a few episodes holds enough to get there, or "
+                "the budget is too short, is not separated here.")
     if ad_close:
         return ("AD predicts its source about as well as anything can on its training histories; what fails is acting "
                 "from its own context on new goals.")
