@@ -54,6 +54,10 @@ def book_notebooks(toc: Path = REPO_ROOT / "_toc.yml") -> list[Path]:
     return sorted(p for p in paths if p.is_file())
 
 
+RECORDS_CALL = "read_records("
+"""How a notebook's code reads other chapters' records (adlib.results.read_records)."""
+
+
 def _code(notebook: Path) -> str:
     import nbformat
 
@@ -62,7 +66,7 @@ def _code(notebook: Path) -> str:
 
 def reads_records(notebook: Path) -> bool:
     """Whether a notebook reads other chapters' records (and so must run after them)."""
-    return "read_records(" in _code(notebook)
+    return RECORDS_CALL in _code(notebook)
 
 
 def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
@@ -71,10 +75,10 @@ def schedule(notebooks: list[Path]) -> dict[Path, list[Path]]:
     of them (the summary and the reproducibility page read every record)."""
     after = {}
     for i, nb in enumerate(notebooks):
-        if not reads_records(nb):
+        code = _code(nb)  # read once: whether it reads records, and whose
+        if RECORDS_CALL not in code:
             after[nb] = []
             continue
-        code = _code(nb)
         named = [other for other in notebooks[:i] if other.stem in code]
         after[nb] = named or notebooks[:i]
     for nb in notebooks:  # a chapter that reuses another's evaluations starts after it, as in a serial build
