@@ -348,6 +348,71 @@ class PixelExpert:
         return np.log((d == d.min(axis=1, keepdims=True)).sum(axis=1))
 
 
+class PosteriorSampling:
+    """Posterior sampling for where the platform is (Thompson sampling, as chapter 1's bandit source, over cells).
+
+    The learner knows the room's map (how its moves change cell and heading: privileged, like the
+    Q-learner's state) and that exactly one cell pays, every cell alike beforehand. It does not know
+    which. Its posterior is therefore uniform over the cells it has not yet stood on without reward,
+    until a reward shows the platform. It draws a target cell from that posterior and walks a
+    shortest path to it (ties at random); when a step ends on the target without reward, the draw is
+    ruled out and it draws again; once a reward comes, the target is that cell for good (on it, it
+    turns in place). Everything it acts on (the cells it has stood on, where a reward came) is in
+    its own history, so a context that holds that history holds what the source knows.
+    """
+
+    name = "posterior sampling"
+
+    def __init__(self, room: PixelRoom):
+        self.room = room
+        self.next_state = transitions(room)
+        self.distance = steps_to_goal(room, np.arange(room.n_cells))  # [cells, n_states]
+        d = self.distance[:, self.next_state]  # [cells, n_states, 3] distance after each action
+        best = d == d.min(axis=2, keepdims=True)
+        self.best_share = best / best.sum(axis=2, keepdims=True)  # [cells, n_states, 3] shortest-path policy to each cell
+
+    def reset(self, n_envs: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.possible = np.ones((n_envs, self.room.n_cells), dtype=bool)  # cells the platform may still be on
+        self.target = np.full(n_envs, -1, dtype=np.int64)  # -1: draw one before acting
+
+    def _needs_draw(self) -> np.ndarray:
+        rows = np.arange(len(self.target))
+        return (self.target < 0) | ~self.possible[rows, np.maximum(self.target, 0)]
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.int64)
+        draw = np.nonzero(self._needs_draw())[0]
+        if len(draw):
+            weights = self.possible[draw].cumsum(axis=1)  # uniform over possible cells
+            pick = self.rng.random(len(draw)) * weights[:, -1]
+            self.target[draw] = (weights <= pick[:, None]).sum(axis=1)
+        return argmax_random_ties(self.best_share[self.target, obs], self.rng)
+
+    def observe(self, actions, rewards, next_obs=None, **transition) -> None:
+        if next_obs is None:
+            raise ValueError("posterior sampling needs the next observation of every transition")
+        cells = np.asarray(next_obs, dtype=np.int64) // 4
+        rows = np.arange(len(cells))
+        paid = np.asarray(rewards) > 0
+        self.possible[rows[~paid], cells[~paid]] = False  # stood there, no reward: not the platform
+        self.possible[paid] = False
+        self.possible[rows[paid], cells[paid]] = True  # the platform, found
+        self.target[paid] = cells[paid]
+
+    def policy_entropy(self, obs: np.ndarray) -> np.ndarray:
+        """``[n_envs]`` entropy (nats) of :meth:`act`'s distribution at ``obs`` given what the learner knows: over
+        the shortest-path ties to its target, or, where it is about to draw, over the draw as well. Draws nothing."""
+        obs = np.asarray(obs, dtype=np.int64)
+        p = self.best_share[np.maximum(self.target, 0), obs]  # [n, 3]
+        draw = self._needs_draw()
+        if draw.any():
+            possible = self.possible[draw] / self.possible[draw].sum(axis=1, keepdims=True)  # [d, cells]
+            p[draw] = np.einsum("dc,dca->da", possible, self.best_share[:, obs[draw]].transpose(1, 0, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0).sum(axis=1) + 0.0
+
+
 class _EntropyLog:
     """A source that also logs, before each action, the entropy of the distribution it draws that action from."""
 
@@ -383,6 +448,14 @@ def pixel_split(room: PixelRoom, n_test: int, seed: int = 2022) -> tuple[np.ndar
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+SOURCES = {
+    "q_learning": "tabular Q-learning over the cell and heading, epsilon-greedy (:class:`~adlib.sources.QLearning`)",
+    "posterior_sampling": "posterior sampling over the platform's cell, with the room's map (:class:`PosteriorSampling`)",
+    "expert": "shortest paths to the known goal (:class:`PixelExpert`)",
+}
+"""The pixel room's sources by name, with what each is."""
+
+
 @dataclass(frozen=True)
 class PixelDataConfig:
     """Everything that determines a pixel-room dataset. The source learns over the privileged
@@ -392,7 +465,8 @@ class PixelDataConfig:
     """Goal cells (``row * size + col``) to record histories on."""
     room: PixelRoom = PixelRoom()
     source: str = "q_learning"
-    """``q_learning`` (learning histories, for AD) or ``expert`` (shortest paths, for ED)."""
+    """A key of :data:`SOURCES`: ``q_learning`` or ``posterior_sampling`` (learning histories, for AD) or ``expert``
+    (shortest paths, for ED)."""
     histories_per_goal: int = 8
     n_episodes: int = 100
     """Episodes per history."""
@@ -411,8 +485,8 @@ class PixelDataConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "goals", tuple(int(g) for g in self.room.check_cells(np.asarray(self.goals))))
-        if self.source not in ("q_learning", "expert"):
-            raise ValueError(f"pixel-room source must be 'q_learning' or 'expert', got {self.source!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown pixel-room source {self.source!r}; the sources are {', '.join(SOURCES)}")
         if self.histories_per_goal < 1 or self.n_episodes < 1:
             raise ValueError("histories_per_goal and n_episodes must be >= 1")
 
@@ -424,6 +498,8 @@ def pixel_source(config: PixelDataConfig, goals: np.ndarray | None = None):
     """The source a :class:`PixelDataConfig` names (the expert needs every environment's goal)."""
     if config.source == "expert":
         return PixelExpert(config.goal_per_history() if goals is None else goals, config.room)
+    if config.source == "posterior_sampling":
+        return PosteriorSampling(config.room)
     return QLearning(config.room.n_states, N_ACTIONS, learning_rate=config.learning_rate, discount=config.discount,
                      epsilon_start=config.epsilon_start, epsilon_end=config.epsilon_end,
                      epsilon_decay_episodes=config.epsilon_decay_episodes, initial_value=config.initial_value,
@@ -505,7 +581,9 @@ ATTEMPTS = "07_pixels.jsonl"
 
 def exploration_words(histories: dict) -> str:
     """How a source config (or an attempt's ``histories`` record) explores, in words: "ε 1 → 0 over 100 episodes",
-    with ", optimistic Q (2)" where its Q-values start above 0."""
+    with ", optimistic Q (2)" where its Q-values start above 0, or how posterior sampling does."""
+    if histories.get("source") == "posterior_sampling":
+        return "posterior sampling over the platform's cell (no random actions)"
     start, end = histories.get("epsilon_start", 1.0), histories.get("epsilon_end", 0.0)
     words = ("no random actions" if start == end == 0 else f"ε {start:g} → {end:g} over {histories['epsilon_decay_episodes']} episodes"
              if start != end else f"ε {start:g}")

@@ -61,6 +61,45 @@ def test_the_expert_earns_each_episodes_optimum_and_random_does_not():
         assert check(returns / episode_optima(env, traj.observations))
 
 
+def test_posterior_sampling_rules_out_cells_then_returns_to_the_platform():
+    room = PixelRoom(size=5, frame_size=16, horizon=12)
+    goals = np.repeat(np.arange(room.n_cells), 4)
+    env = PixelRoomEnv(goals, room, seed=3)
+    source = pixels.PosteriorSampling(room)
+    traj = rollout(env, source, 30 * room.horizon, seed=1, cache=False)
+    # every task's platform has been found: the posterior is that cell alone, and it is the target for good
+    assert (source.target == goals).all() and (source.possible.sum(axis=1) == 1).all()
+    assert source.possible[np.arange(len(goals)), goals].all()
+    fraction = traj.rewards.reshape(len(goals), -1, room.horizon).sum(axis=2) / episode_optima(env, traj.observations)
+    assert fraction[:, 0].mean() < 0.6 and np.allclose(fraction[:, -5:], 1)  # it learns: from a search to the optimum
+
+
+def test_posterior_sampling_draws_uniformly_over_cells_not_ruled_out():
+    room = PixelRoom(size=3, frame_size=16, horizon=8)
+    source = pixels.PosteriorSampling(room)
+    source.reset(20_000, np.random.default_rng(0))
+    source.possible[:, [0, 1, 2, 3]] = False  # ruled out: the draw is among cells 4..8
+    source.act(np.full(20_000, state(room, 1, 1, 0)))
+    counts = np.bincount(source.target, minlength=room.n_cells)
+    assert counts[:4].sum() == 0 and np.allclose(counts[4:] / 20_000, 1 / 5, atol=0.015)
+
+
+def test_posterior_sampling_entropy_is_what_it_draws_from():
+    room = PixelRoom(size=3, frame_size=16, horizon=8)
+    source = pixels.PosteriorSampling(room)
+    source.reset(3, np.random.default_rng(0))
+    obs = np.array([state(room, 1, 1, 0)] * 3)
+    source.target[:] = [5, 4, -1]  # straight ahead (one best action); here (turn either way); a draw is due
+    source.possible[2] = False
+    source.possible[2, [5, 3]] = True  # the draw: east, ahead (forward), or west, behind (either turn)
+    h = source.policy_entropy(obs)
+    np.testing.assert_allclose(h[:2], [0.0, np.log(2)])
+    p = np.array([0.25, 0.25, 0.5])  # half forward; half a turn, either way
+    np.testing.assert_allclose(h[2], -(p * np.log(p)).sum())
+    with pytest.raises(ValueError, match="next observation"):
+        source.observe(np.zeros(3, dtype=int), np.zeros(3))
+
+
 def test_episodes_restart_at_random_cells_other_than_the_goal():
     env = PixelRoomEnv(np.full(200, 4), ROOM, seed=0)
     starts = env.states.copy()
@@ -159,14 +198,15 @@ def test_attempts_table_renders_the_recorded_attempts_and_this_build():
 
     records = trials.read_trials(trials.TRIALS_DIR / pixels.ATTEMPTS)
     assert len(records) >= 2 and all(r["scale"] == "full" for r in records)
-    this_build = {**records[-1], "this build": True, "histories": {**records[-1]["histories"], "initial_value": 2.0,
-                                                                   "epsilon_decay_episodes": 60}}
+    this_build = {**records[-1], "this build": True, "histories": {**records[-1]["histories"], "source": "posterior_sampling"}}
     header, rows = pixels.attempts_table([*records, this_build])
     assert len(rows) == len(records) + 1 and all(len(row) == len(header) for row in rows)
     assert [row[0] for row in rows] == [*map(str, range(1, len(records) + 1)), f"{len(records) + 1} (this build)"]
     exploration = header.index("source's exploration")
     assert rows[0][exploration] == "ε 1 → 0 over 100 episodes"  # the first attempt's source: not optimistic
-    assert rows[-1][exploration] == "ε 1 → 0 over 60 episodes, optimistic Q (2)"
+    assert rows[2][exploration] == "ε 1 → 0 over 60 episodes, optimistic Q (2)"  # the third: chapter 2's source
+    assert rows[3][exploration] == "no random actions, optimistic Q (2)"
+    assert rows[-1][exploration] == "posterior sampling over the platform's cell (no random actions)"
     assert pixels.exploration_words({"epsilon_start": 0.5, "epsilon_end": 0.1, "epsilon_decay_episodes": 7}) == "ε 0.5 → 0.1 over 7 episodes"
 
 
