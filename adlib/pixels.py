@@ -468,18 +468,21 @@ class PixelDataConfig:
     """A key of :data:`SOURCES`: ``q_learning`` or ``posterior_sampling`` (learning histories, for AD) or ``expert``
     (shortest paths, for ED)."""
     histories_per_goal: int = 8
+    """Histories recorded on each goal (each with its own starts and draws)."""
     n_episodes: int = 100
     """Episodes per history."""
     learning_rate: float = 1.0
     """Q-learning's step size (the room is deterministic, so 1 is exact)."""
     discount: float = 0.9
+    """Q-learning's discount factor."""
     epsilon_start: float = 1.0
-    """Exploration rate of the first episode; it falls linearly to ``epsilon_end``."""
+    """Q-learning's exploration rate in the first episode; it falls linearly to ``epsilon_end``."""
     epsilon_end: float = 0.0
+    """Q-learning's exploration rate once it has fallen."""
     epsilon_decay_episodes: int = 100
-    """Episodes over which exploration falls to ``epsilon_end``."""
+    """Episodes over which Q-learning's exploration falls to ``epsilon_end``."""
     initial_value: float = field(default=0.0, metadata={"hash_omit_if": 0.0})
-    """Q-table's starting value; above 0 it is optimistic: untried actions look best, so the learner explores
+    """Q-learning's starting value; above 0 it is optimistic: untried actions look best, so the learner explores
     systematically (chapter 2's source uses 2)."""
     seed: int = 0
 
@@ -588,16 +591,6 @@ def exploration_words(histories: dict) -> str:
     words = ("no random actions" if start == end == 0 else f"ε {start:g} → {end:g} over {histories['epsilon_decay_episodes']} episodes"
              if start != end else f"ε {start:g}")
     return words + (f", optimistic Q ({histories['initial_value']:g})" if histories.get("initial_value", 0.0) else "")
-
-
-def random_actions_words(config: PixelDataConfig) -> str:
-    """What the source's random (epsilon-greedy) actions are, as a phrase for the chapter's text."""
-    start, end, episodes = config.epsilon_start, config.epsilon_end, config.epsilon_decay_episodes
-    if start == end == 0:
-        return "it takes no random actions (ε = 0): it explores only by trying what it has not tried"
-    if start == end:
-        return f"ε-greedy random actions at a fixed rate of {start:g}"
-    return f"ε-greedy random actions at a rate falling from {start:g} to {end:g} over its first {episodes} episodes"
 
 
 def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:

@@ -164,8 +164,8 @@ def plot_paths(ax, observations: np.ndarray, goal: int, size: int = 9, title: st
     rows, cols = np.divmod(np.asarray(observations), size)
     jitter = np.linspace(-0.15, 0.15, len(rows))  # separate revisits of the same cell a little
     ax.plot(cols + jitter, rows + jitter, "-o", color=color_for("AD") if color is None else color, markersize=3, linewidth=1, alpha=0.8)
-    ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7)
-    ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14)
+    ax.plot(cols[0], rows[0], "s", color="#d62728", markersize=7, clip_on=False)  # markers at a wall are drawn whole
+    ax.plot(goal % size, goal // size, "*", color="#ff7f0e", markersize=14, clip_on=False, zorder=3)
     if key is not None:
         ax.plot(key % size, key // size, "D", color="#bcbd22", markersize=8, markeredgecolor="k")
     ax.set(xlim=(-0.5, size - 0.5), ylim=(size - 0.5, -0.5), xticks=[], yticks=[], aspect="equal")

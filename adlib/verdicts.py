@@ -243,31 +243,35 @@ well as anything can (chapter 7)."""
 
 
 def pixel_loss_reading(ad_gap: float, ed_gap: float) -> str:
-    """What chapter 7's loss-by-episode figure says, from how far AD's loss lies above its floor where the
-    source has settled (``ad_gap``) and ED's above its own once an episode is in context (``ed_gap``), in nats."""
+    """What chapter 7's loss-by-episode figure says, from how far AD's and ED's losses lie above their floors once
+    an episode is in context (``ad_gap``, ``ed_gap``, in nats). Chapter 7's source acts only on what its own history
+    shows, and AD's context holds that history's last few episodes."""
     ad_close, ed_close = ad_gap <= LOSS_TOLERANCE, ed_gap <= LOSS_TOLERANCE
     if ed_close and not ad_close:
         return ("ED, which reads the same frames through an encoder of the same design, predicts its expert about as "
-                "well as anything can, so the frames alone are not what stops AD. AD stays above a floor that supposes "
-                "the source's whole table of values; whether a context of a few episodes holds enough to get there, or "
-                "the budget is too short, is not separated here.")
+                "well as anything can, so the frames alone are not what stops AD. AD stays above a floor whose "
+                "information its context (nearly always) holds, so its budget or its size is what keeps it there; "
+                "this chapter does not separate the two.")
     if ad_close:
-        return ("AD predicts its source about as well as anything can on its training histories; what fails is acting "
-                "from its own context on new goals.")
+        return ("AD predicts its source about as well as anything can on its training histories: whatever it does on "
+                "held-out goals (Figure 7.2), it has distilled the source's choices, searching included, from frames.")
     return ("Both models stay above what their data allows: the frames, the budget or the model's size may be what "
             "limits them; this chapter does not separate these.")
 
 
 def pixels_in_short(r) -> str:
     """Chapter 7's result in two sentences, from its record: the verdict first, then AD sampled and
-    greedy against random and the bar, and ED against AD (the book's 2-std rule)."""
+    greedy against random and the bar (greedy against its own first episode too), and ED against AD
+    (the book's 2-std rule)."""
     said, missed = pixels_rule(r)
     ad, ed, rnd = (mean_std(r[k]["last_10"]) for k in ("ad", "ed", "random"))
     lead = {"reproduced": "AD learns in context from these frames, as the paper's Watermaze result says",
             "not reproduced at this budget": "AD does not reproduce the paper's pixel result in this stand-in at this budget"}.get(
         said, "AD learns in context from these frames but stays below the bar")
-    greedy = r.get("ad_greedy", {}).get("last_10")
+    greedy, greedy_first = (r.get("ad_greedy", {}).get(k) for k in ("last_10", "first_episode"))
     greedy_words = f"; taking its most likely action instead, {pm(mean_std(greedy))}" if greedy is not None else ""
+    if greedy is not None and greedy_first is not None:
+        greedy_words += f" ({compare(mean_std(greedy), mean_std(greedy_first))} its first episode's {pm(mean_std(greedy_first))})"
     ed_words = compare(ed, ad)
     ed_note = " (the paper found ED below AD)" if ed_words != "below" else ""
     return (f"{lead}: sampling its actions, AD ends its last 10 episodes on held-out goals at {pm(ad)} of optimal (random "

@@ -77,6 +77,11 @@ def test_pixel_verdict_follows_the_issues_bar():
     words = verdicts.pixels_in_short(pixel_record((0.04, 0.01), (0.04, 0.04), (0.7, 0.18), greedy=(0.43, 0.05)))
     assert words.startswith("AD does not reproduce") and "0.04 ± 0.01" in words and "0.43 ± 0.05" in words
     assert "above AD (the paper found ED below AD)" in words
+    flat = pixel_record((0.04, 0.01), (0.04, 0.04), (0.7, 0.18), greedy=(0.43, 0.05))
+    flat["ad_greedy"]["first_episode"] = {"mean": 0.4, "std": 0.05}
+    assert "(level with its first episode's 0.40 ± 0.05)" in verdicts.pixels_in_short(flat)
+    flat["ad_greedy"]["first_episode"] = {"mean": 0.1, "std": 0.05}
+    assert "(above its first episode's 0.10 ± 0.05)" in verdicts.pixels_in_short(flat)
 
 
 def test_darkroom_verdicts_follow_their_rules():
@@ -311,5 +316,5 @@ def test_ed_fails_reads_the_paired_per_seed_change():
 def test_pixel_loss_reading_names_what_limits_the_models():
     tol = verdicts.LOSS_TOLERANCE
     assert "frames alone are not what stops AD" in verdicts.pixel_loss_reading(0.28, tol / 2)
-    assert "what fails is acting" in verdicts.pixel_loss_reading(tol, 0.3)
+    assert "distilled the source's choices" in verdicts.pixel_loss_reading(tol, 0.3)
     assert "Both models stay above" in verdicts.pixel_loss_reading(0.2, 0.2)
