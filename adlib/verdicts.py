@@ -242,19 +242,26 @@ LOSS_TOLERANCE = 0.05
 well as anything can (chapter 7)."""
 
 
-def pixel_loss_reading(ad_gap: float, ed_gap: float) -> str:
-    """What chapter 7's loss-by-episode figure says, from how far AD's and ED's losses lie above their floors once
-    an episode is in context (``ad_gap``, ``ed_gap``, in nats). Chapter 7's source acts only on what its own history
-    shows, and AD's context holds that history's last few episodes."""
-    ad_close, ed_close = ad_gap <= LOSS_TOLERANCE, ed_gap <= LOSS_TOLERANCE
-    if ed_close and not ad_close:
+def pixel_loss_reading(ad_learning: float, ad_later: float, ed_gap: float, episodes: int) -> str:
+    """What chapter 7's loss-by-episode figure says, from how far the models' losses lie above their floors, in
+    nats: AD's over the first ``episodes`` episodes of each history, while the source learns and the context holds
+    the whole history (``ad_learning``), and over the later ones (``ad_later``); ED's once an episode is in its
+    context (``ed_gap``)."""
+    close = lambda gap: gap <= LOSS_TOLERANCE  # noqa: E731
+    if close(ad_learning) and close(ad_later):
+        return ("AD predicts its source about as well as anything can on its training histories, its search included: "
+                "whatever it does on held-out goals (Figure 7.2), it has distilled the source's choices from frames.")
+    if close(ad_later):
+        return (f"So AD predicts its source about as well as anything can once the source has learned, but not in the "
+                f"first {episodes} episodes, while it searches: there AD's guess is broader than the source's draw, "
+                "although its context holds everything the source acted on. AD's training windows start anywhere in a "
+                "history, so the start of a window lacks the episodes before it that the source's search depended on; "
+                "whether that or the budget keeps AD above its floor there is not measured here.")
+    if close(ed_gap):
         return ("ED, which reads the same frames through an encoder of the same design, predicts its expert about as "
                 "well as anything can, so the frames alone are not what stops AD. AD stays above a floor whose "
                 "information its context (nearly always) holds, so its budget or its size is what keeps it there; "
                 "this chapter does not separate the two.")
-    if ad_close:
-        return ("AD predicts its source about as well as anything can on its training histories: whatever it does on "
-                "held-out goals (Figure 7.2), it has distilled the source's choices, searching included, from frames.")
     return ("Both models stay above what their data allows: the frames, the budget or the model's size may be what "
             "limits them; this chapter does not separate these.")
 
