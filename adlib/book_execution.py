@@ -14,7 +14,8 @@ The serial build's one ordering dependency is kept: a notebook that reads other 
 (``read_records``: chapter 4, the summary, the reproducibility page) starts only after the notebooks
 sorted before it whose records it reads have finished, so it sees the records a serial build gives it.
 A chapter that reuses another's cached evaluations starts after it (:data:`REUSES`). The chapters start
-longest first (:data:`LONGEST_FIRST`), so that the last to finish is a short one.
+longest first, a chapter counted with those that wait on it (:data:`LONGEST_FIRST`), so that the last to
+finish is a short one.
 
 Command line: ``adlib execute-book [--workers N]``.
 """
@@ -91,10 +92,11 @@ REUSES = {"03_expert_distillation": ("02_darkroom",), "06_critique": ("05_harder
 same models on the same rooms): run at once, both would compute them, and the later chapter's time would grow."""
 
 
-LONGEST_FIRST = ("01_bandit", "06_critique", "06b_model_size", "04_out_of_distribution", "05_harder_dark_rooms",
-                 "02_darkroom", "07_pixels", "03_expert_distillation")
-"""The order to start the chapters in when they may (a scheduling hint: the longest first, by the times
-``make book`` measured, benchmarks/MEASUREMENTS.md); notebooks not listed follow, in sorted order."""
+LONGEST_FIRST = ("05_harder_dark_rooms", "01_bandit", "06_critique", "02_darkroom", "04_out_of_distribution",
+                 "06b_model_size", "03_expert_distillation", "07_pixels")
+"""The order to start the chapters in when they may (a scheduling hint): the longest work first, a chapter that
+others wait on (:data:`REUSES`) counted with them (chapters 5 and 6: about 470 s, 1: 310, 2 and 3: 250), by the
+times ``make book`` measured (benchmarks/MEASUREMENTS.md); notebooks not listed follow, in sorted order."""
 
 
 def start_order(notebooks: list[Path]) -> list[Path]:
