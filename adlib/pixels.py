@@ -357,8 +357,9 @@ class PosteriorSampling:
     until a reward shows the platform. It draws a target cell from that posterior and walks a
     shortest path to it (ties at random); when a step ends on the target without reward, the draw is
     ruled out and it draws again; once a reward comes, the target is that cell for good (on it, it
-    turns in place). Everything it acts on (the cells it has stood on, where a reward came) is in
-    its own history, so a context that holds that history holds what the source knows.
+    turns in place). Apart from its own draws, everything it acts on (the cells it has stood on,
+    where a reward came) is in its own history, so a context that holds that history holds what the
+    source knows, less which target it drew (:meth:`policy_entropy` accounts for that).
     """
 
     name = "posterior sampling"
@@ -375,6 +376,8 @@ class PosteriorSampling:
         self.rng = rng
         self.possible = np.ones((n_envs, self.room.n_cells), dtype=bool)  # cells the platform may still be on
         self.target = np.full(n_envs, -1, dtype=np.int64)  # -1: draw one before acting
+        # What an observer of the history can know of the target (hidden: it is the source's own draw): [n, cells]
+        self.belief = np.full((n_envs, self.room.n_cells), 1.0 / self.room.n_cells)  # the first draw, over every cell
 
     def _needs_draw(self) -> np.ndarray:
         rows = np.arange(len(self.target))
@@ -387,6 +390,7 @@ class PosteriorSampling:
             weights = self.possible[draw].cumsum(axis=1)  # uniform over possible cells
             pick = self.rng.random(len(draw)) * weights[:, -1]
             self.target[draw] = (weights <= pick[:, None]).sum(axis=1)
+        self.state = obs
         return argmax_random_ties(self.best_share[self.target, obs], self.rng)
 
     def observe(self, actions, rewards, next_obs=None, **transition) -> None:
@@ -399,22 +403,30 @@ class PosteriorSampling:
         self.possible[paid] = False
         self.possible[rows[paid], cells[paid]] = True  # the platform, found
         self.target[paid] = cells[paid]
+        # The observer's filter: the action taken weighs each target by how likely it made that action; a target
+        # ruled out is drawn again, uniformly over the cells still possible; a reward shows the platform.
+        belief = self.belief * self.best_share[:, self.state, np.asarray(actions, dtype=np.int64)].T  # [n, cells]
+        belief /= belief.sum(axis=1, keepdims=True)
+        lost = (belief * ~self.possible).sum(axis=1, keepdims=True)
+        self.belief = belief * self.possible + lost * self.possible / self.possible.sum(axis=1, keepdims=True)
 
     def policy_entropy(self, obs: np.ndarray) -> np.ndarray:
-        """``[n_envs]`` entropy (nats) of :meth:`act`'s distribution at ``obs`` given what the learner knows: over
-        the shortest-path ties to its target, or, where it is about to draw, over the draw as well. Draws nothing."""
-        obs = np.asarray(obs, dtype=np.int64)
-        p = self.best_share[np.maximum(self.target, 0), obs]  # [n, 3]
-        draw = self._needs_draw()
-        if draw.any():
-            possible = self.possible[draw] / self.possible[draw].sum(axis=1, keepdims=True)  # [d, cells]
-            p[draw] = np.einsum("dc,dca->da", possible, self.best_share[:, obs[draw]].transpose(1, 0, 2))
+        """``[n_envs]`` entropy (nats) of the source's next action at ``obs`` given everything its history shows.
+        The target it drew is hidden from the history, so the shortest-path choice toward each target is averaged
+        over what the history says of the target (``belief``, an exact filter); once the platform is found, only
+        the ties between equally short ways remain. No model reading the history can predict the action better on
+        average. Draws nothing."""
+        p = self.action_probabilities(obs)
         with np.errstate(divide="ignore", invalid="ignore"):
             return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0).sum(axis=1) + 0.0
 
+    def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
+        """``[n_envs, 3]``: the probability of each next action at ``obs`` given the history (as :meth:`policy_entropy`)."""
+        return np.einsum("nc,cna->na", self.belief, self.best_share[:, np.asarray(obs, dtype=np.int64)])
+
 
 class _EntropyLog:
-    """A source that also logs, before each action, the entropy of the distribution it draws that action from."""
+    """A source that also logs, before each action, the entropy of that action given the history (its ``policy_entropy``)."""
 
     def __init__(self, source):
         self.source, self.entropy = source, []
@@ -428,9 +440,11 @@ class _EntropyLog:
 
 
 def source_entropy(config: "PixelDataConfig") -> np.ndarray:
-    """``[n_histories, n_steps]``: for every action in ``config``'s dataset, the entropy (nats) of the distribution
-    the source drew it from. A model imitating the source can reach, on average, no lower loss. The dataset is
-    made again, with the same seeds; the actions are checked to be the recorded ones."""
+    """``[n_histories, n_steps]``: for every action in ``config``'s dataset, the entropy (nats) of that action given
+    everything the history before it shows: for the expert and Q-learning, the distribution the source drew it from;
+    for posterior sampling, that averaged over the targets the history leaves possible. A model imitating the source
+    from the history can reach, on average, no lower loss. The dataset is made again, with the same seeds; the
+    actions are checked to be the recorded ones."""
     goals = config.goal_per_history()
     env = PixelRoomEnv(goals, config.room, seed=config.seed)
     logged = _EntropyLog(pixel_source(config, goals))
@@ -593,6 +607,14 @@ def exploration_words(histories: dict) -> str:
     return words + (f", optimistic Q ({histories['initial_value']:g})" if histories.get("initial_value", 0.0) else "")
 
 
+def attempt_verdicts(records: list[dict]) -> str:
+    """The attempts' verdicts as a sentence: one verdict when all agree, else each attempt's."""
+    said = [r["verdict"]["said"] for r in records]
+    if len(set(said)) == 1:
+        return f"Every attempt's verdict was the same: “{said[0]}”."
+    return "The verdicts: " + "; ".join(f"attempt {i}, “{v}”" for i, v in enumerate(said, start=1)) + "."
+
+
 def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)``: chapter 7's attempts, each a record as ``trials/07_pixels.jsonl`` keeps
     them (this build's with ``"this build": True``), in order."""
@@ -600,13 +622,12 @@ def attempts_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     from .stats import as_tuple
 
     header = ["attempt", "room", "goals: training / held out", "histories per goal × episodes", "source's exploration",
-              "optimiser steps", "AD, held out", "ED, held out", "AD, training goals (sampled / greedy)", "verdict"]
+              "optimiser steps", "AD, held out", "ED, held out", "AD, training goals (sampled / greedy)"]
     rows = []
     for number, r in enumerate(records, start=1):
         held, seen, h = r["held_out_last_10"], r["training_goals_last_10"], r["histories"]
         rows.append([f"{number}{' (this build)' if r.get('this build') else ''}", r["room"],
                      f"{r['tasks']['train_goals']} / {r['tasks']['held_out_goals']}",
                      f"{h['histories_per_goal']} × {h['n_episodes']}", exploration_words(h), f"{r['train']['steps']:,}",
-                     pm(as_tuple(held["ad"])), pm(as_tuple(held["ed"])), f"{seen['ad_sampled']:.2f} / {seen['ad_greedy']:.2f}",
-                     r["verdict"]["said"]])
+                     pm(as_tuple(held["ad"])), pm(as_tuple(held["ed"])), f"{seen['ad_sampled']:.2f} / {seen['ad_greedy']:.2f}"])
     return header, rows

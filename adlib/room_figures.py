@@ -174,8 +174,8 @@ def pixel_filmstrip(frames: np.ndarray, states: np.ndarray, rewards: np.ndarray,
     framed in orange. Returns the figure."""
     episodes = list(episodes)
     shown = list(range(0, horizon, every))
-    fig, axes = plt.subplots(len(episodes), 1 + len(shown), figsize=(1.15 * (1 + len(shown)) + 0.8, 1.3 * len(episodes)),
-                             squeeze=False, gridspec_kw={"width_ratios": [1.6] + [1] * len(shown)})
+    fig, axes = plt.subplots(len(episodes), 1 + len(shown), figsize=(1.15 * (1 + len(shown)) + 0.8, 1.45 * len(episodes)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1.6] + [1] * len(shown), "hspace": 0.45})
     for row, e in zip(axes, episodes):
         steps = slice((e - 1) * horizon, e * horizon)
         cells = np.asarray(states[steps]) // 4

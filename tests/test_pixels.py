@@ -84,20 +84,43 @@ def test_posterior_sampling_draws_uniformly_over_cells_not_ruled_out():
     assert counts[:4].sum() == 0 and np.allclose(counts[4:] / 20_000, 1 / 5, atol=0.015)
 
 
-def test_posterior_sampling_entropy_is_what_it_draws_from():
+def test_posterior_sampling_entropy_is_that_of_its_next_action_given_the_history():
     room = PixelRoom(size=3, frame_size=16, horizon=8)
     source = pixels.PosteriorSampling(room)
-    source.reset(3, np.random.default_rng(0))
-    obs = np.array([state(room, 1, 1, 0)] * 3)
-    source.target[:] = [5, 4, -1]  # straight ahead (one best action); here (turn either way); a draw is due
-    source.possible[2] = False
-    source.possible[2, [5, 3]] = True  # the draw: east, ahead (forward), or west, behind (either turn)
-    h = source.policy_entropy(obs)
-    np.testing.assert_allclose(h[:2], [0.0, np.log(2)])
-    p = np.array([0.25, 0.25, 0.5])  # half forward; half a turn, either way
-    np.testing.assert_allclose(h[2], -(p * np.log(p)).sum())
+    source.reset(2, np.random.default_rng(0))
+    obs = np.array([state(room, 1, 1, 0)] * 2)  # the centre, facing east
+    # Before anything is seen, the target is any of the 9 cells: forward toward 3 of them (the east column), a turn
+    # (either way) toward the other 6, turning in place on the centre itself (both turns tie there)
+    p = np.array([1 / 3, 1 / 3, 1 / 3])
+    np.testing.assert_allclose(source.policy_entropy(obs), -(p * np.log(p)).sum())
     with pytest.raises(ValueError, match="next observation"):
-        source.observe(np.zeros(3, dtype=int), np.zeros(3))
+        source.observe(np.zeros(2, dtype=int), np.zeros(2))
+
+
+def test_posterior_sampling_history_filter_predicts_its_actions():
+    room = PixelRoom(size=5, frame_size=16, horizon=12)
+    goals = np.repeat(np.arange(room.n_cells), 8)
+    source = pixels.PosteriorSampling(room)
+    probabilities = []
+
+    class Logged:  # notes the filter's prediction before every action
+        def __getattr__(self, name):
+            return getattr(source, name)
+
+        def act(self, obs):
+            probabilities.append(source.action_probabilities(obs))
+            return source.act(obs)
+
+    traj = rollout(PixelRoomEnv(goals, room, seed=3), Logged(), 6 * room.horizon, seed=1, cache=False)
+    p = np.stack(probabilities, axis=1)  # [envs, steps, 3]
+    np.testing.assert_allclose(p.sum(axis=2), 1)
+    taken = np.take_along_axis(p, traj.actions[..., None], axis=2)[..., 0]
+    assert taken.min() > 0  # the filter never rules out an action the source took
+    entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(axis=2)
+    # Calibrated: the actions' mean surprise equals the mean entropy the filter predicted (it is the exact predictive)
+    assert abs(-np.log(taken).mean() - entropy.mean()) < 0.02
+    found = traj.rewards.cumsum(axis=1) > 0  # after a reward: only ties between equally short ways remain
+    assert np.allclose(np.exp(entropy[:, 1:][found[:, :-1]]), np.round(np.exp(entropy[:, 1:][found[:, :-1]])))
 
 
 def test_episodes_restart_at_random_cells_other_than_the_goal():
@@ -207,6 +230,11 @@ def test_attempts_table_renders_the_recorded_attempts_and_this_build():
     assert rows[2][exploration] == "ε 1 → 0 over 60 episodes, optimistic Q (2)"  # the third: chapter 2's source
     assert rows[3][exploration] == "no random actions, optimistic Q (2)"
     assert rows[-1][exploration] == "posterior sampling over the platform's cell (no random actions)"
+    assert "verdict" not in header  # said once under the table (attempt_verdicts), not in every row
+    same = pixels.attempt_verdicts(records)
+    assert same.startswith("Every attempt's verdict was the same") and records[0]["verdict"]["said"] in same
+    other = {**records[-1], "verdict": {"said": "partly reproduced at this budget"}}
+    assert "attempt 2, “partly reproduced at this budget”" in pixels.attempt_verdicts([records[0], other])
     assert pixels.exploration_words({"epsilon_start": 0.5, "epsilon_end": 0.1, "epsilon_decay_episodes": 7}) == "ε 0.5 → 0.1 over 7 episodes"
 
 
