@@ -463,9 +463,9 @@ def pixel_experiment(scale: str, seed: int = 0) -> PixelExperiment:
     # Q-learning without random actions) was the first to rise above its first episode, but its loss stayed 0.30 nats
     # above its floor (Figure 7.3, measured on training histories): a Q-learner acts on a table learned over all its
     # episodes, of which a 4-episode context holds a few. This source acts on what its own history shows (which
-    # cells it has stood on, where a reward came) and on targets it draws, and learns within about 5 episodes, so a context of 4 episodes holds
-    # nearly all of its learning; AD and ED train on every episode of 10-episode histories (as many training episodes per
-    # goal as before: 30 x 10 against every 4th of 12 x 100).
+    # cells it has stood on, where a reward came) and on targets it draws, and learns within about 5 episodes, so a
+    # context of 4 episodes holds nearly all of its learning; AD and ED train on every episode of 10-episode histories
+    # (as many training episodes per goal as before: 30 x 10 against every 4th of 12 x 100).
     room = PixelRoom(layout="cues", size=7, frame_size=32, horizon=25)
     train_goals, test_goals = pixel_split(room, n_test=8)
     context_episodes = 4

@@ -319,6 +319,14 @@ def episode_optima(env: PixelRoomEnv, observations: np.ndarray) -> np.ndarray:
     return optimal_return(env.room, np.take_along_axis(env.distance, starts, axis=1))
 
 
+def shortest_path_shares(room: PixelRoom, goals) -> np.ndarray:
+    """``[n_goals, n_states, 3]``: each action's probability under a shortest-path walk to each goal cell, ties
+    shared equally (on the goal: the actions that stay on it, i.e. the turns, and a step into a wall)."""
+    d = steps_to_goal(room, goals)[:, transitions(room)]  # [goals, n_states, 3] distance after each action
+    best = d == d.min(axis=2, keepdims=True)
+    return best / best.sum(axis=2, keepdims=True)
+
+
 class PixelExpert:
     """The shortest-path expert (ED's data): an action that brings the goal one step closer, ties at random;
     on the goal it turns in place."""
@@ -326,26 +334,22 @@ class PixelExpert:
     name = "expert"
 
     def __init__(self, goals, room: PixelRoom):
-        self.next_state = transitions(room)
-        self.distance = steps_to_goal(room, goals)
+        self.share = shortest_path_shares(room, goals)  # [n_envs, n_states, 3]
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
-        if n_envs != len(self.distance):
-            raise ValueError(f"the expert knows {len(self.distance)} goals, not {n_envs}")
+        if n_envs != len(self.share):
+            raise ValueError(f"the expert knows {len(self.share)} goals, not {n_envs}")
         self.rng = rng
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        rows = np.arange(len(obs))[:, None]
-        return argmax_random_ties(-self.distance[rows, self.next_state[obs]], self.rng)
+        return argmax_random_ties(self.share[np.arange(len(obs)), obs], self.rng)
 
     def observe(self, actions, rewards, **transition) -> None:
         pass
 
     def policy_entropy(self, obs: np.ndarray) -> np.ndarray:
         """``[n_envs]`` entropy (nats) of the expert's choice at ``obs``: log of the number of tied best actions."""
-        rows = np.arange(len(obs))[:, None]
-        d = self.distance[rows, self.next_state[obs]]
-        return np.log((d == d.min(axis=1, keepdims=True)).sum(axis=1))
+        return np.log((self.share[np.arange(len(obs)), obs] > 0).sum(axis=1))
 
 
 class PosteriorSampling:
@@ -366,11 +370,7 @@ class PosteriorSampling:
 
     def __init__(self, room: PixelRoom):
         self.room = room
-        self.next_state = transitions(room)
-        self.distance = steps_to_goal(room, np.arange(room.n_cells))  # [cells, n_states]
-        d = self.distance[:, self.next_state]  # [cells, n_states, 3] distance after each action
-        best = d == d.min(axis=2, keepdims=True)
-        self.best_share = best / best.sum(axis=2, keepdims=True)  # [cells, n_states, 3] shortest-path policy to each cell
+        self.best_share = shortest_path_shares(room, np.arange(room.n_cells))  # [cells, n_states, 3] walk to each cell
 
     def reset(self, n_envs: int, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -417,8 +417,7 @@ class PosteriorSampling:
         the ties between equally short ways remain. No model reading the history can predict the action better on
         average. Draws nothing."""
         p = self.action_probabilities(obs)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0).sum(axis=1) + 0.0
+        return -(p * np.log(np.where(p > 0, p, 1))).sum(axis=1) + 0.0  # an impossible action adds 0 log 1
 
     def action_probabilities(self, obs: np.ndarray) -> np.ndarray:
         """``[n_envs, 3]``: the probability of each next action at ``obs`` given the history (as :meth:`policy_entropy`)."""

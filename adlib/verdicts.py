@@ -252,11 +252,11 @@ def pixel_loss_reading(ad_learning: float, ad_later: float, ed_gap: float, episo
         return ("AD predicts its source about as well as anything can on its training histories, its search included: "
                 "whatever it does on held-out goals (Figure 7.2), it has distilled the source's choices from frames.")
     if close(ad_later):
-        return (f"So AD predicts its source about as well as anything can once the source has learned, but not in the "
+        return ("So AD predicts its source about as well as anything can once the source has learned, but not in the "
                 f"first {episodes} episodes, while it searches: there AD's guess is broader than the best guess its "
-                "context allows. AD's training windows start anywhere in a "
-                "history, so the start of a window lacks the episodes before it that the source's search depended on; "
-                "whether that or the budget keeps AD above its floor there is not measured here.")
+                "context allows. AD's training windows start anywhere in a history, so the start of a window lacks the "
+                "episodes before it that the source's search depended on; whether that or the budget keeps AD above its "
+                "floor there is not measured here.")
     if close(ed_gap):
         return ("ED, which reads the same frames through an encoder of the same design, predicts its expert about as "
                 "well as anything can, so the frames alone are not what stops AD. AD stays above a floor whose "
